@@ -1,0 +1,242 @@
+//! Application state and the start-up steps that build it: database, master key, API tokens.
+
+use std::fs::OpenOptions;
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngExt as _;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::config::ServeArgs;
+use crate::pki::{KeyFactory, MasterKey};
+use crate::store::{self, Store};
+
+const MASTER_KEY_CHECK: &str = "master_key_check";
+
+/// Everything a request handler needs. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub master_key: Arc<MasterKey>,
+    pub keys: KeyFactory,
+    pub tokens: Arc<TokenSet>,
+    pub strict: bool,
+}
+
+/// A token generated at first start. Shown to the operator once; only its hash is stored.
+pub struct NewToken(pub Zeroizing<String>);
+
+impl AppState {
+    /// Connects to the database, unlocks the key store and loads the API tokens.
+    /// Returns a freshly generated token when the database had none.
+    pub async fn open(args: &ServeArgs) -> anyhow::Result<(Self, Option<NewToken>)> {
+        let store = store::connect(&args.database_url).await?;
+        let master_key = resolve_master_key(args)?;
+        let stored_check = store
+            .get_or_insert_setting(MASTER_KEY_CHECK, &master_key.check_value())
+            .await
+            .context("cannot read the master key check from the database")?;
+        if stored_check != master_key.check_value() {
+            bail!(
+                "the master key does not match the one this database's private keys were encrypted with; \
+                 set EDGECERT_MASTER_KEY (or EDGECERT_MASTER_KEY_FILE) to the original key"
+            );
+        }
+
+        let new_token = bootstrap_token(store.as_ref(), args).await?;
+        let tokens = TokenSet {
+            hashes: store
+                .token_hashes()
+                .await
+                .context("cannot load API tokens")?,
+        };
+        let limit = args.keygen_concurrency.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+        });
+        Ok((
+            Self {
+                store,
+                master_key: Arc::new(master_key),
+                keys: KeyFactory::new(limit),
+                tokens: Arc::new(tokens),
+                strict: args.strict,
+            },
+            new_token,
+        ))
+    }
+}
+
+/// Hashes of the API tokens that may call the API.
+#[derive(Debug, Default)]
+pub struct TokenSet {
+    hashes: Vec<[u8; 32]>,
+}
+
+impl TokenSet {
+    /// Checks a presented credential against every known hash in constant time.
+    pub fn verify(&self, presented: &str) -> bool {
+        let candidate = hash_token(presented);
+        self.hashes
+            .iter()
+            .fold(subtle::Choice::from(0), |found, known| {
+                found | known.ct_eq(&candidate)
+            })
+            .into()
+    }
+}
+
+pub fn hash_token(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+async fn bootstrap_token(store: &dyn Store, args: &ServeArgs) -> anyhow::Result<Option<NewToken>> {
+    if let Some(token) = &args.bootstrap_token {
+        store
+            .insert_token(&hash_token(token.expose()), "EDGECERT_BOOTSTRAP_TOKEN")
+            .await
+            .context("cannot store the bootstrap token")?;
+        return Ok(None);
+    }
+    if !store
+        .token_hashes()
+        .await
+        .context("cannot load API tokens")?
+        .is_empty()
+    {
+        return Ok(None);
+    }
+    let mut bytes = Zeroizing::new([0u8; 30]);
+    rand::rng().fill(&mut bytes[..]);
+    let token = Zeroizing::new(URL_SAFE_NO_PAD.encode(&bytes[..]));
+    store
+        .insert_token(&hash_token(&token), "generated at first start")
+        .await
+        .context("cannot store the generated API token")?;
+    Ok(Some(NewToken(token)))
+}
+
+fn resolve_master_key(args: &ServeArgs) -> anyhow::Result<MasterKey> {
+    if let Some(secret) = &args.master_key {
+        return MasterKey::from_base64(secret.expose())
+            .context("EDGECERT_MASTER_KEY must be the base64 encoding of 32 random bytes");
+    }
+    let path = match &args.master_key_file {
+        Some(path) => path.clone(),
+        None => default_key_file(&args.database_url)?,
+    };
+    load_or_create_key_file(&path)
+}
+
+/// With SQLite the key file sits beside the database: `edgecert.db` → `edgecert.db.master-key`.
+fn default_key_file(database_url: &str) -> anyhow::Result<PathBuf> {
+    if !database_url.starts_with("sqlite:") {
+        bail!(
+            "set EDGECERT_MASTER_KEY (base64 of 32 random bytes, e.g. `openssl rand -base64 32`) \
+             or EDGECERT_MASTER_KEY_FILE: with Postgres every edgecert instance must share one master key"
+        );
+    }
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(database_url)
+        .context("DATABASE_URL is not a valid SQLite URL")?;
+    let db = options.get_filename();
+    if db.as_os_str().is_empty() || db.to_string_lossy().contains(":memory:") {
+        bail!(
+            "an in-memory SQLite database has no directory for a key file; set EDGECERT_MASTER_KEY"
+        );
+    }
+    let mut name = db.as_os_str().to_owned();
+    name.push(".master-key");
+    Ok(PathBuf::from(name))
+}
+
+fn load_or_create_key_file(path: &Path) -> anyhow::Result<MasterKey> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let text = Zeroizing::new(text);
+            if let Ok(meta) = std::fs::metadata(path)
+                && meta.permissions().mode() & 0o077 != 0
+            {
+                tracing::warn!(path = %path.display(), "master key file is readable by other users; chmod 600 it");
+            }
+            MasterKey::from_base64(&text).with_context(|| {
+                format!(
+                    "master key file {} must hold the base64 encoding of 32 bytes",
+                    path.display()
+                )
+            })
+        }
+        Err(error) if error.kind() == ErrorKind::NotFound => create_key_file(path),
+        Err(error) => {
+            Err(error).with_context(|| format!("cannot read master key file {}", path.display()))
+        }
+    }
+}
+
+fn create_key_file(path: &Path) -> anyhow::Result<MasterKey> {
+    let (key, text) = MasterKey::generate()?;
+    let mut file = match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(file) => file,
+        // Another instance created it first: use theirs.
+        Err(error) if error.kind() == ErrorKind::AlreadyExists => {
+            return load_or_create_key_file(path);
+        }
+        Err(error) => {
+            return Err(error)
+                .with_context(|| format!("cannot create master key file {}", path.display()));
+        }
+    };
+    file.write_all(format!("{}\n", text.as_str()).as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write master key file {}", path.display()))?;
+    tracing::info!(path = %path.display(), "created a new master key file; back it up with the database");
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_set_accepts_only_known_tokens() {
+        let set = TokenSet {
+            hashes: vec![hash_token("alpha"), hash_token("beta")],
+        };
+        assert!(set.verify("alpha"));
+        assert!(set.verify("beta"));
+        assert!(!set.verify("gamma"));
+        assert!(!set.verify(""));
+        assert!(!TokenSet::default().verify("alpha"));
+    }
+
+    #[test]
+    fn key_file_defaults_beside_the_sqlite_database() {
+        assert_eq!(
+            default_key_file("sqlite://data/edgecert.db").unwrap(),
+            PathBuf::from("data/edgecert.db.master-key")
+        );
+        assert!(default_key_file("postgres://localhost/edgecert").is_err());
+    }
+
+    #[test]
+    fn key_file_is_created_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        let first = load_or_create_key_file(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let second = load_or_create_key_file(&path).unwrap();
+        assert_eq!(first.check_value(), second.check_value());
+    }
+}

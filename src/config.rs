@@ -1,0 +1,208 @@
+//! Command line and environment configuration. Secret values are redacted in `Debug`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::builder::BoolishValueParser;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "edgecert",
+    version,
+    about = "Cloudflare's SSL-for-SaaS certificate API, locally"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+impl Cli {
+    /// `edgecert` with no subcommand serves, so `cargo run` starts the API.
+    pub fn into_command(self) -> Command {
+        self.command
+            .unwrap_or_else(|| Command::Serve(ServeArgs::parse_from(["serve"])))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve(ServeArgs),
+}
+
+#[derive(Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "EDGECERT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Database: sqlite://PATH (created if missing) or postgres://USER@HOST/DB.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://edgecert.db")]
+    pub database_url: String,
+
+    /// Base64 of 32 random bytes that encrypts stored private keys. Environment only, so it
+    /// never shows in a process listing.
+    #[arg(skip = secret_from_env("EDGECERT_MASTER_KEY"))]
+    pub master_key: Option<Secret>,
+
+    /// File holding the master key. Default with SQLite: `<database>.master-key` beside the
+    /// database file, created with mode 0600 on first start.
+    #[arg(long, env = "EDGECERT_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+
+    /// An all-access API token to accept. Environment only. When unset and the database has no
+    /// token yet, one is generated and printed once.
+    #[arg(skip = secret_from_env("EDGECERT_BOOTSTRAP_TOKEN"))]
+    pub bootstrap_token: Option<Secret>,
+
+    /// Apply the real API's stricter rules that the tutorial's own example breaks
+    /// (SANs under example.com/.net/.org are refused with code 1416).
+    #[arg(long, env = "EDGECERT_STRICT", value_parser = BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
+    pub strict: bool,
+
+    /// How many keys may be generated at once (default: one per CPU core).
+    #[arg(long, env = "EDGECERT_KEYGEN_CONCURRENCY")]
+    pub keygen_concurrency: Option<usize>,
+
+    /// Log line format.
+    #[arg(long, env = "EDGECERT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+impl ServeArgs {
+    /// Settings for the given database with everything else at its default; for embedding
+    /// edgecert (tests, tools) without a command line.
+    pub fn for_database(database_url: impl Into<String>) -> Self {
+        let mut args = Self::parse_from(["serve"]);
+        args.database_url = database_url.into();
+        args.master_key = None;
+        args.bootstrap_token = None;
+        args
+    }
+
+    #[doc(hidden)]
+    pub fn parse_from<I, T>(argv: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        Wrapper::parse_from(argv).args
+    }
+}
+
+impl fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("listen", &self.listen)
+            .field("database_url", &redact_url_password(&self.database_url))
+            .field("master_key", &self.master_key)
+            .field("master_key_file", &self.master_key_file)
+            .field("bootstrap_token", &self.bootstrap_token)
+            .field("strict", &self.strict)
+            .field("keygen_concurrency", &self.keygen_concurrency)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A secret string whose `Debug` never shows the value.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+fn secret_from_env(name: &str) -> Option<Secret> {
+    std::env::var(name)
+        .ok()
+        .filter(|value| !value.trim().is_empty())
+        .map(Secret)
+}
+
+/// Hides the password of a database URL, for log lines and `Debug`.
+pub fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:[redacted]@{host}{path}")
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_secrets_and_database_password() {
+        let mut args = ServeArgs::for_database("postgres://app:hunter2@db:5432/edgecert");
+        args.master_key = Some(Secret::new("bWFzdGVyIGtleSBieXRlcw=="));
+        args.bootstrap_token = Some(Secret::new("tok_very_secret"));
+        let debug = format!("{args:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(!debug.contains("bWFzdGVyIGtleSBieXRlcw=="), "{debug}");
+        assert!(!debug.contains("tok_very_secret"), "{debug}");
+        assert!(
+            debug.contains("postgres://app:[redacted]@db:5432/edgecert"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn defaults_match_the_readme() {
+        let args = ServeArgs::parse_from(["serve"]);
+        assert_eq!(args.listen.to_string(), "127.0.0.1:8080");
+        assert!(!args.strict);
+    }
+
+    #[test]
+    fn strict_accepts_flag_and_boolish_values() {
+        assert!(ServeArgs::parse_from(["serve", "--strict"]).strict);
+        assert!(ServeArgs::parse_from(["serve", "--strict=true"]).strict);
+        assert!(!ServeArgs::parse_from(["serve", "--strict=false"]).strict);
+    }
+
+    #[test]
+    fn redaction_leaves_passwordless_urls_alone() {
+        assert_eq!(
+            redact_url_password("sqlite://edgecert.db"),
+            "sqlite://edgecert.db"
+        );
+        assert_eq!(
+            redact_url_password("postgres://postgres@127.0.0.1/test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
+    }
+}

@@ -1,0 +1,96 @@
+//! The Cloudflare v4 success envelope.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Pagination facts of a list answer. `count` is the number of items on this page.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct ResultInfo {
+    pub page: u64,
+    pub per_page: u64,
+    pub count: u64,
+    pub total_count: u64,
+    pub total_pages: u64,
+}
+
+impl ResultInfo {
+    pub fn new(page: u64, per_page: u64, count: usize, total_count: u64) -> Self {
+        Self {
+            page,
+            per_page,
+            count: count as u64,
+            total_count,
+            total_pages: total_count.div_ceil(per_page.max(1)),
+        }
+    }
+}
+
+/// A successful answer: `{"success": true, "errors": [], "messages": [], "result": ...}`.
+#[derive(Debug)]
+pub struct Envelope<T> {
+    status: StatusCode,
+    result: T,
+    result_info: Option<ResultInfo>,
+}
+
+impl<T: Serialize> Envelope<T> {
+    pub fn ok(result: T) -> Self {
+        Self {
+            status: StatusCode::OK,
+            result,
+            result_info: None,
+        }
+    }
+
+    pub fn created(result: T) -> Self {
+        Self {
+            status: StatusCode::CREATED,
+            result,
+            result_info: None,
+        }
+    }
+
+    pub fn list(result: T, info: ResultInfo) -> Self {
+        Self {
+            status: StatusCode::OK,
+            result,
+            result_info: Some(info),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a, T> {
+    success: bool,
+    errors: [(); 0],
+    messages: [(); 0],
+    result: &'a T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result_info: Option<ResultInfo>,
+}
+
+impl<T: Serialize> IntoResponse for Envelope<T> {
+    fn into_response(self) -> Response {
+        let body = Body {
+            success: true,
+            errors: [],
+            messages: [],
+            result: &self.result,
+            result_info: self.result_info,
+        };
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn total_pages_rounds_up_and_handles_empty_lists() {
+        assert_eq!(ResultInfo::new(1, 20, 20, 41).total_pages, 3);
+        assert_eq!(ResultInfo::new(1, 20, 0, 0).total_pages, 0);
+        assert_eq!(ResultInfo::new(2, 5, 5, 10).total_pages, 2);
+    }
+}

@@ -1,0 +1,71 @@
+//! The HTTP edge: router, layers, envelope, errors and one module per resource.
+
+mod auth;
+mod custom_csrs;
+pub mod envelope;
+pub mod error;
+pub mod extract;
+
+use axum::extract::{OriginalUri, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Router, middleware};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::app::AppState;
+use error::{ApiError, code};
+
+/// Largest request body accepted; a CSR request is a few hundred bytes.
+const BODY_LIMIT: usize = 256 * 1024;
+
+/// The whole API. Used by `serve` and, through `tower::ServiceExt::oneshot`, by the tests.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .merge(custom_csrs::routes())
+        .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_credentials,
+        ));
+    Router::new()
+        .nest("/client/v4", api)
+        .fallback(no_route)
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal("a request handler panicked").into_response()
+        }))
+        .layer(
+            // Spans carry method, path and status only: never headers, which hold credentials.
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .with_state(state)
+}
+
+async fn no_route(request: Request) -> Response {
+    ApiError::bad_request(
+        code::NO_ROUTE,
+        format!(
+            "No route for {} {}: check the path, e.g. /client/v4/zones/<zone id>/custom_csrs.",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+    .into_response()
+}
+
+async fn method_not_allowed(OriginalUri(uri): OriginalUri, request: Request) -> Response {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        code::METHOD_NOT_ALLOWED,
+        format!(
+            "Method {} is not allowed for {}.",
+            request.method(),
+            uri.path()
+        ),
+    )
+    .into_response()
+}

@@ -1,0 +1,228 @@
+//! Persistence: one `Store` trait, implemented for Postgres and SQLite and picked by URL scheme.
+
+mod postgres;
+mod sqlite;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::pki::KeyType;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// Where a CSR lives. Zone and account CSRs are separate namespaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Zone(String),
+    Account(String),
+}
+
+impl Scope {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Scope::Zone(_) => "zone",
+            Scope::Account(_) => "account",
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            Scope::Zone(id) | Scope::Account(id) => id,
+        }
+    }
+
+    /// The account tag a CSR carries: the account id for account-scoped CSRs.
+    pub fn account_tag(&self) -> Option<&str> {
+        match self {
+            Scope::Zone(_) => None,
+            Scope::Account(id) => Some(id),
+        }
+    }
+
+    fn from_parts(kind: &str, id: String) -> Result<Self, StoreError> {
+        match kind {
+            "zone" => Ok(Scope::Zone(id)),
+            "account" => Ok(Scope::Account(id)),
+            other => Err(StoreError::Corrupt(format!("unknown scope kind {other:?}"))),
+        }
+    }
+}
+
+/// A private key as stored: the PKCS#8 bytes sealed under the master key, the public half in clear.
+#[derive(Clone)]
+pub struct StoredKey {
+    pub id: Uuid,
+    pub key_type: KeyType,
+    pub encrypted_pkcs8: Vec<u8>,
+    pub spki_der: Vec<u8>,
+    pub spki_sha256: [u8; 32],
+}
+
+impl fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("id", &self.id)
+            .field("key_type", &self.key_type)
+            .field("encrypted_pkcs8", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+/// A CSR with everything the API shows about it. The private key is referenced, never embedded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsrRecord {
+    pub id: Uuid,
+    pub scope: Scope,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub country: String,
+    pub state: String,
+    pub locality: String,
+    pub organization: String,
+    pub organizational_unit: Option<String>,
+    pub common_name: String,
+    pub sans: Vec<String>,
+    pub key_type: KeyType,
+    pub csr_pem: String,
+    pub key_id: Uuid,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CsrOrder {
+    CreatedAt,
+    Name,
+    AccountTag,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Asc,
+    Desc,
+}
+
+/// One page of a list, counted from 1.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest {
+    pub page: u64,
+    pub per_page: u64,
+}
+
+impl PageRequest {
+    fn limit_offset(&self) -> (i64, i64) {
+        let limit = i64::try_from(self.per_page).unwrap_or(i64::MAX);
+        let offset = self
+            .page
+            .saturating_sub(1)
+            .saturating_mul(self.per_page)
+            .min(i64::MAX as u64) as i64;
+        (limit, offset)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total_count: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug + 'static {
+    /// Stores a CSR and its sealed private key in one transaction.
+    async fn insert_csr(&self, csr: &CsrRecord, key: &StoredKey) -> Result<(), StoreError>;
+    async fn get_csr(&self, scope: &Scope, id: Uuid) -> Result<CsrRecord, StoreError>;
+    async fn list_csrs(
+        &self,
+        scope: &Scope,
+        order: CsrOrder,
+        direction: Direction,
+        page: PageRequest,
+    ) -> Result<Page<CsrRecord>, StoreError>;
+    /// Deletes a CSR and destroys its private key in one transaction.
+    async fn delete_csr(&self, scope: &Scope, id: Uuid) -> Result<(), StoreError>;
+    async fn get_key(&self, key_id: Uuid) -> Result<StoredKey, StoreError>;
+
+    /// SHA-256 hashes of every API token that may call the API.
+    async fn token_hashes(&self) -> Result<Vec<[u8; 32]>, StoreError>;
+    /// Records a token hash; returns false when it was already known.
+    async fn insert_token(&self, hash: &[u8; 32], label: &str) -> Result<bool, StoreError>;
+    /// Returns the value stored under `name`, storing `value` first if there was none.
+    async fn get_or_insert_setting(&self, name: &str, value: &str) -> Result<String, StoreError>;
+}
+
+/// Connects to the database named by `url` and applies pending migrations.
+/// `postgres://`/`postgresql://` pick Postgres; `sqlite:` picks SQLite.
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>, ConnectError> {
+    match url.split_once(':').map(|(scheme, _)| scheme) {
+        Some("postgres" | "postgresql") => Ok(Arc::new(PostgresStore::connect(url).await?)),
+        Some("sqlite") => Ok(Arc::new(SqliteStore::connect(url).await?)),
+        _ => Err(ConnectError::Scheme),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("DATABASE_URL must start with postgres://, postgresql:// or sqlite://")]
+    Scheme,
+    #[error("cannot open the database: {0}")]
+    Open(#[source] sqlx::Error),
+    #[error("cannot apply database migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot create the database directory {path}: {source}")]
+    Directory {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Maps a unique or foreign-key violation to `Conflict`, anything else to `Database`.
+fn classify(error: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &error {
+        use sqlx::error::ErrorKind;
+        match db.kind() {
+            ErrorKind::UniqueViolation | ErrorKind::ForeignKeyViolation => {
+                return StoreError::Conflict(db.message().to_string());
+            }
+            _ => {}
+        }
+    }
+    StoreError::Database(error)
+}
+
+fn parse_key_type(name: &str) -> Result<KeyType, StoreError> {
+    KeyType::parse(name).ok_or_else(|| StoreError::Corrupt(format!("unknown key type {name:?}")))
+}
+
+fn decode_sans(json: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("sans column: {e}")))
+}
+
+fn encode_sans(sans: &[String]) -> String {
+    serde_json::Value::from(sans.to_vec()).to_string()
+}
+
+fn hash_array(bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("hash column is not 32 bytes".into()))
+}

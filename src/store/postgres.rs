@@ -1,0 +1,240 @@
+//! The production store.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use uuid::Uuid;
+
+use super::{
+    ConnectError, CsrOrder, CsrRecord, Direction, Page, PageRequest, Scope, Store, StoreError,
+    StoredKey, classify, decode_sans, encode_sans, hash_array, parse_key_type,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+const CSR_COLUMNS: &str = "id, scope_kind, scope_id, name, description, country, state, locality, \
+     organization, organizational_unit, common_name, sans, key_type, csr_pem, key_id, created_at";
+
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    pub async fn connect(url: &str) -> Result<Self, ConnectError> {
+        let options = PgConnectOptions::from_str(url).map_err(ConnectError::Open)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(ConnectError::Open)?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+fn csr_from_row(row: &PgRow) -> Result<CsrRecord, StoreError> {
+    Ok(CsrRecord {
+        id: row.try_get("id")?,
+        scope: Scope::from_parts(row.try_get("scope_kind")?, row.try_get("scope_id")?)?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        country: row.try_get("country")?,
+        state: row.try_get("state")?,
+        locality: row.try_get("locality")?,
+        organization: row.try_get("organization")?,
+        organizational_unit: row.try_get("organizational_unit")?,
+        common_name: row.try_get("common_name")?,
+        sans: decode_sans(row.try_get("sans")?)?,
+        key_type: parse_key_type(row.try_get("key_type")?)?,
+        csr_pem: row.try_get("csr_pem")?,
+        key_id: row.try_get("key_id")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn order_clause(order: CsrOrder, direction: Direction) -> &'static str {
+    // NULLS FIRST ascending (and LAST descending) is SQLite's fixed behaviour; Postgres is told
+    // explicitly so both backends page through unnamed CSRs identically.
+    match (order, direction) {
+        (CsrOrder::CreatedAt, Direction::Asc) => "created_at ASC, id ASC",
+        (CsrOrder::CreatedAt, Direction::Desc) => "created_at DESC, id DESC",
+        (CsrOrder::Name, Direction::Asc) => "name ASC NULLS FIRST, id ASC",
+        (CsrOrder::Name, Direction::Desc) => "name DESC NULLS LAST, id DESC",
+        (CsrOrder::AccountTag, Direction::Asc) => "account_tag ASC NULLS FIRST, id ASC",
+        (CsrOrder::AccountTag, Direction::Desc) => "account_tag DESC NULLS LAST, id DESC",
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn insert_csr(&self, csr: &CsrRecord, key: &StoredKey) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO private_keys (id, key_type, encrypted_pkcs8, spki_der, spki_sha256) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(key.id)
+        .bind(key.key_type.as_str())
+        .bind(&key.encrypted_pkcs8)
+        .bind(&key.spki_der)
+        .bind(&key.spki_sha256[..])
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+        sqlx::query(
+            "INSERT INTO custom_csrs (id, scope_kind, scope_id, account_tag, name, description, \
+             country, state, locality, organization, organizational_unit, common_name, sans, \
+             key_type, csr_pem, key_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        )
+        .bind(csr.id)
+        .bind(csr.scope.kind())
+        .bind(csr.scope.id())
+        .bind(csr.scope.account_tag())
+        .bind(&csr.name)
+        .bind(&csr.description)
+        .bind(&csr.country)
+        .bind(&csr.state)
+        .bind(&csr.locality)
+        .bind(&csr.organization)
+        .bind(&csr.organizational_unit)
+        .bind(&csr.common_name)
+        .bind(encode_sans(&csr.sans))
+        .bind(csr.key_type.as_str())
+        .bind(&csr.csr_pem)
+        .bind(csr.key_id)
+        .bind(csr.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_csr(&self, scope: &Scope, id: Uuid) -> Result<CsrRecord, StoreError> {
+        let sql = format!(
+            "SELECT {CSR_COLUMNS} FROM custom_csrs WHERE id = $1 AND scope_kind = $2 AND scope_id = $3"
+        );
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .bind(scope.kind())
+            .bind(scope.id())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        csr_from_row(&row)
+    }
+
+    async fn list_csrs(
+        &self,
+        scope: &Scope,
+        order: CsrOrder,
+        direction: Direction,
+        page: PageRequest,
+    ) -> Result<Page<CsrRecord>, StoreError> {
+        let (limit, offset) = page.limit_offset();
+        let sql = format!(
+            "SELECT {CSR_COLUMNS} FROM custom_csrs WHERE scope_kind = $1 AND scope_id = $2 \
+             ORDER BY {} LIMIT $3 OFFSET $4",
+            order_clause(order, direction)
+        );
+        let rows = sqlx::query(&sql)
+            .bind(scope.kind())
+            .bind(scope.id())
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM custom_csrs WHERE scope_kind = $1 AND scope_id = $2",
+        )
+        .bind(scope.kind())
+        .bind(scope.id())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Page {
+            items: rows.iter().map(csr_from_row).collect::<Result<_, _>>()?,
+            total_count: u64::try_from(total).unwrap_or_default(),
+        })
+    }
+
+    async fn delete_csr(&self, scope: &Scope, id: Uuid) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let key_id: Uuid = sqlx::query_scalar(
+            "DELETE FROM custom_csrs WHERE id = $1 AND scope_kind = $2 AND scope_id = $3 \
+             RETURNING key_id",
+        )
+        .bind(id)
+        .bind(scope.kind())
+        .bind(scope.id())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        sqlx::query("DELETE FROM private_keys WHERE id = $1")
+            .bind(key_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_key(&self, key_id: Uuid) -> Result<StoredKey, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, key_type, encrypted_pkcs8, spki_der, spki_sha256 FROM private_keys WHERE id = $1",
+        )
+        .bind(key_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        Ok(StoredKey {
+            id: row.try_get("id")?,
+            key_type: parse_key_type(row.try_get("key_type")?)?,
+            encrypted_pkcs8: row.try_get("encrypted_pkcs8")?,
+            spki_der: row.try_get("spki_der")?,
+            spki_sha256: hash_array(row.try_get("spki_sha256")?)?,
+        })
+    }
+
+    async fn token_hashes(&self) -> Result<Vec<[u8; 32]>, StoreError> {
+        let hashes: Vec<Vec<u8>> = sqlx::query_scalar("SELECT token_sha256 FROM api_tokens")
+            .fetch_all(&self.pool)
+            .await?;
+        hashes.into_iter().map(hash_array).collect()
+    }
+
+    async fn insert_token(&self, hash: &[u8; 32], label: &str) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO api_tokens (token_sha256, label) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(&hash[..])
+        .bind(label)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    async fn get_or_insert_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
+        sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(name)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+}

@@ -1,0 +1,279 @@
+//! The zero-setup default store: one SQLite file.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{
+    ConnectError, CsrOrder, CsrRecord, Direction, Page, PageRequest, Scope, Store, StoreError,
+    StoredKey, classify, decode_sans, encode_sans, hash_array, parse_key_type,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+const CSR_COLUMNS: &str = "id, scope_kind, scope_id, name, description, country, state, locality, \
+     organization, organizational_unit, common_name, sans, key_type, csr_pem, key_id, created_at_us";
+
+/// SQLite takes one writer at a time; IMMEDIATE makes a write transaction queue for the lock
+/// at its start (honouring busy_timeout) instead of failing when a read upgrades to a write.
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    pub async fn connect(url: &str) -> Result<Self, ConnectError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(ConnectError::Open)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            // Deleted private keys are overwritten on disk, not left in free pages.
+            .pragma("secure_delete", "ON");
+        if let Some(parent) = options.get_filename().parent() {
+            create_dir(parent)?;
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(ConnectError::Open)?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+fn create_dir(dir: &Path) -> Result<(), ConnectError> {
+    if dir.as_os_str().is_empty() || dir.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|source| ConnectError::Directory {
+        path: dir.display().to_string(),
+        source,
+    })
+}
+
+fn to_micros(at: OffsetDateTime) -> i64 {
+    let micros = at.unix_timestamp_nanos() / 1_000;
+    i64::try_from(micros).unwrap_or(i64::MAX)
+}
+
+fn from_micros(micros: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
+        .map_err(|e| StoreError::Corrupt(format!("timestamp out of range: {e}")))
+}
+
+fn csr_from_row(row: &SqliteRow) -> Result<CsrRecord, StoreError> {
+    Ok(CsrRecord {
+        id: row.try_get("id")?,
+        scope: Scope::from_parts(row.try_get("scope_kind")?, row.try_get("scope_id")?)?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        country: row.try_get("country")?,
+        state: row.try_get("state")?,
+        locality: row.try_get("locality")?,
+        organization: row.try_get("organization")?,
+        organizational_unit: row.try_get("organizational_unit")?,
+        common_name: row.try_get("common_name")?,
+        sans: decode_sans(row.try_get("sans")?)?,
+        key_type: parse_key_type(row.try_get("key_type")?)?,
+        csr_pem: row.try_get("csr_pem")?,
+        key_id: row.try_get("key_id")?,
+        created_at: from_micros(row.try_get("created_at_us")?)?,
+    })
+}
+
+fn order_clause(order: CsrOrder, direction: Direction) -> &'static str {
+    // SQLite sorts NULL first ascending and last descending, as the Postgres store requests.
+    match (order, direction) {
+        (CsrOrder::CreatedAt, Direction::Asc) => "created_at_us ASC, id ASC",
+        (CsrOrder::CreatedAt, Direction::Desc) => "created_at_us DESC, id DESC",
+        (CsrOrder::Name, Direction::Asc) => "name ASC, id ASC",
+        (CsrOrder::Name, Direction::Desc) => "name DESC, id DESC",
+        (CsrOrder::AccountTag, Direction::Asc) => "account_tag ASC, id ASC",
+        (CsrOrder::AccountTag, Direction::Desc) => "account_tag DESC, id DESC",
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn insert_csr(&self, csr: &CsrRecord, key: &StoredKey) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        sqlx::query(
+            "INSERT INTO private_keys (id, key_type, encrypted_pkcs8, spki_der, spki_sha256) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(key.id)
+        .bind(key.key_type.as_str())
+        .bind(&key.encrypted_pkcs8)
+        .bind(&key.spki_der)
+        .bind(&key.spki_sha256[..])
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+        sqlx::query(
+            "INSERT INTO custom_csrs (id, scope_kind, scope_id, account_tag, name, description, \
+             country, state, locality, organization, organizational_unit, common_name, sans, \
+             key_type, csr_pem, key_id, created_at_us) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(csr.id)
+        .bind(csr.scope.kind())
+        .bind(csr.scope.id())
+        .bind(csr.scope.account_tag())
+        .bind(&csr.name)
+        .bind(&csr.description)
+        .bind(&csr.country)
+        .bind(&csr.state)
+        .bind(&csr.locality)
+        .bind(&csr.organization)
+        .bind(&csr.organizational_unit)
+        .bind(&csr.common_name)
+        .bind(encode_sans(&csr.sans))
+        .bind(csr.key_type.as_str())
+        .bind(&csr.csr_pem)
+        .bind(csr.key_id)
+        .bind(to_micros(csr.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_csr(&self, scope: &Scope, id: Uuid) -> Result<CsrRecord, StoreError> {
+        let sql = format!(
+            "SELECT {CSR_COLUMNS} FROM custom_csrs WHERE id = ? AND scope_kind = ? AND scope_id = ?"
+        );
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .bind(scope.kind())
+            .bind(scope.id())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        csr_from_row(&row)
+    }
+
+    async fn list_csrs(
+        &self,
+        scope: &Scope,
+        order: CsrOrder,
+        direction: Direction,
+        page: PageRequest,
+    ) -> Result<Page<CsrRecord>, StoreError> {
+        let (limit, offset) = page.limit_offset();
+        let sql = format!(
+            "SELECT {CSR_COLUMNS} FROM custom_csrs WHERE scope_kind = ? AND scope_id = ? \
+             ORDER BY {} LIMIT ? OFFSET ?",
+            order_clause(order, direction)
+        );
+        let rows = sqlx::query(&sql)
+            .bind(scope.kind())
+            .bind(scope.id())
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM custom_csrs WHERE scope_kind = ? AND scope_id = ?",
+        )
+        .bind(scope.kind())
+        .bind(scope.id())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Page {
+            items: rows.iter().map(csr_from_row).collect::<Result<_, _>>()?,
+            total_count: u64::try_from(total).unwrap_or_default(),
+        })
+    }
+
+    async fn delete_csr(&self, scope: &Scope, id: Uuid) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let key_id: Uuid = sqlx::query_scalar(
+            "DELETE FROM custom_csrs WHERE id = ? AND scope_kind = ? AND scope_id = ? \
+             RETURNING key_id",
+        )
+        .bind(id)
+        .bind(scope.kind())
+        .bind(scope.id())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        sqlx::query("DELETE FROM private_keys WHERE id = ?")
+            .bind(key_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_key(&self, key_id: Uuid) -> Result<StoredKey, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, key_type, encrypted_pkcs8, spki_der, spki_sha256 FROM private_keys WHERE id = ?",
+        )
+        .bind(key_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        Ok(StoredKey {
+            id: row.try_get("id")?,
+            key_type: parse_key_type(row.try_get("key_type")?)?,
+            encrypted_pkcs8: row.try_get("encrypted_pkcs8")?,
+            spki_der: row.try_get("spki_der")?,
+            spki_sha256: hash_array(row.try_get("spki_sha256")?)?,
+        })
+    }
+
+    async fn token_hashes(&self) -> Result<Vec<[u8; 32]>, StoreError> {
+        let hashes: Vec<Vec<u8>> = sqlx::query_scalar("SELECT token_sha256 FROM api_tokens")
+            .fetch_all(&self.pool)
+            .await?;
+        hashes.into_iter().map(hash_array).collect()
+    }
+
+    async fn insert_token(&self, hash: &[u8; 32], label: &str) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO api_tokens (token_sha256, label) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(&hash[..])
+        .bind(label)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    async fn get_or_insert_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
+        sqlx::query("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING")
+            .bind(name)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+}
