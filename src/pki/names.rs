@@ -156,7 +156,7 @@ mod tests {
                 problem(san)
             );
         }
-        let long = format!("{}.com", ["a".repeat(60); 5].join("."));
+        let long = format!("{}.com", vec!["a".repeat(60); 5].join("."));
         assert!(long.len() > 255);
         assert!(matches!(problem(&long), SanProblem::Invalid(_)));
         let long_label = format!("{}.com", "a".repeat(64));
