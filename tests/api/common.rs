@@ -162,6 +162,8 @@ impl Drop for TestDatabase {
 pub struct TestApp {
     router: Router,
     pub state: AppState,
+    /// The settings the app was opened with; open them again to simulate a restart.
+    pub args: ServeArgs,
     pub db: TestDatabase,
 }
 
@@ -221,6 +223,7 @@ impl TestApp {
         Self {
             router: edgecert::http::router(state.clone()),
             state,
+            args,
             db,
         }
     }

@@ -1,1 +1,588 @@
-//! placeholder
+//! The real `edgecert` binary, started the way an operator starts it: start-up failures, the
+//! first-start token, file permissions, restarts with the same or another master key, signals.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::Value;
+
+use crate::common::{self, Backend, TestDatabase, ZONE};
+
+/// Generous for a cold start on a loaded two-core machine; only a broken server waits it out.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+const READY: &str = "edgecert is serving the API";
+
+/// Base64 of 32 bytes that no generated key will ever equal.
+fn fixed_master_key() -> String {
+    BASE64.encode([7u8; 32])
+}
+
+fn csr_list_path() -> String {
+    format!("/client/v4/zones/{ZONE}/custom_csrs")
+}
+
+/// `edgecert` in `dir`, on an ephemeral port, with none of the caller's settings.
+fn edgecert(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_edgecert"));
+    command
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // A developer's or CI's own configuration (a Postgres DATABASE_URL, a bootstrap token)
+    // would silently change what every test here starts.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("EDGECERT_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .env("EDGECERT_LISTEN", "127.0.0.1:0");
+    command
+}
+
+/// Removes terminal colour sequences (`ESC [ ... letter`) so log fields can be matched.
+fn strip_ansi(line: &str) -> String {
+    let mut plain = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+}
+
+/// Reads `stream` line by line on its own thread, so the child never blocks on a full pipe.
+fn forward_lines(stream: impl Read + Send + 'static) -> Receiver<String> {
+    let (sender, receiver) = mpsc::channel();
+    thread::spawn(move || {
+        let mut reader = BufReader::new(stream);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let text = String::from_utf8_lossy(&line);
+                    // Keep draining even when nobody listens any more.
+                    let _ = sender.send(strip_ansi(text.trim_end_matches(['\r', '\n'])));
+                }
+            }
+        }
+    });
+    receiver
+}
+
+#[derive(Debug)]
+enum Ended {
+    Closed,
+    TimedOut,
+}
+
+/// Receives lines into `seen` until one satisfies `wanted`.
+fn receive_until(
+    lines: &Receiver<String>,
+    seen: &mut Vec<String>,
+    deadline: Instant,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<String, Ended> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => {
+                seen.push(line.clone());
+                if wanted(&line) {
+                    return Ok(line);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => return Err(Ended::TimedOut),
+            Err(RecvTimeoutError::Disconnected) => return Err(Ended::Closed),
+        }
+    }
+}
+
+/// An `edgecert` child process, killed on drop so a failing test leaves nothing running.
+struct Process {
+    child: Child,
+    stdout: Receiver<String>,
+    stderr: Receiver<String>,
+    stdout_seen: Vec<String>,
+    stderr_seen: Vec<String>,
+}
+
+/// What a process printed, once it has exited.
+struct Finished {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Process {
+    fn spawn(mut command: Command) -> Self {
+        let mut child = command.spawn().expect("edgecert starts");
+        let stdout = forward_lines(child.stdout.take().expect("stdout is piped"));
+        let stderr = forward_lines(child.stderr.take().expect("stderr is piped"));
+        Self {
+            child,
+            stdout,
+            stderr,
+            stdout_seen: Vec::new(),
+            stderr_seen: Vec::new(),
+        }
+    }
+
+    #[track_caller]
+    fn wait_for_stderr(&mut self, wanted: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        match receive_until(&self.stderr, &mut self.stderr_seen, deadline, wanted) {
+            Ok(line) => line,
+            Err(end) => panic!(
+                "stderr {end:?} before the expected line; stderr so far:\n{}",
+                self.stderr_seen.join("\n")
+            ),
+        }
+    }
+
+    #[track_caller]
+    fn wait_for_stdout(&mut self, wanted: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        match receive_until(&self.stdout, &mut self.stdout_seen, deadline, wanted) {
+            Ok(line) => line,
+            Err(end) => panic!(
+                "stdout {end:?} before the expected line; stdout so far:\n{}\nstderr so far:\n{}",
+                self.stdout_seen.join("\n"),
+                self.stderr_seen.join("\n")
+            ),
+        }
+    }
+
+    /// Waits for the process to exit by itself and returns everything it printed.
+    #[track_caller]
+    fn finish(&mut self) -> Finished {
+        let deadline = Instant::now() + TIMEOUT;
+        // A closed pipe means the process has exited (it starts no children).
+        let stderr = receive_until(&self.stderr, &mut self.stderr_seen, deadline, |_| false);
+        let stdout = receive_until(&self.stdout, &mut self.stdout_seen, deadline, |_| false);
+        if matches!(stderr, Err(Ended::TimedOut)) || matches!(stdout, Err(Ended::TimedOut)) {
+            panic!(
+                "edgecert did not exit within {TIMEOUT:?}; stderr:\n{}",
+                self.stderr_seen.join("\n")
+            );
+        }
+        let status = self.child.wait().expect("wait for edgecert");
+        Finished {
+            status,
+            stdout: self.stdout_seen.join("\n"),
+            stderr: self.stderr_seen.join("\n"),
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A process that has logged that it serves the API.
+struct Server {
+    process: Process,
+    addr: SocketAddr,
+    ready_line: String,
+}
+
+impl Server {
+    #[track_caller]
+    fn start(command: Command) -> Self {
+        let mut process = Process::spawn(command);
+        let ready_line = process.wait_for_stderr(|line| line.contains(READY));
+        let addr = ready_line
+            .split_whitespace()
+            .find_map(|field| field.strip_prefix("listen="))
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("no listen=ADDRESS in the ready line: {ready_line}"));
+        Self {
+            process,
+            addr,
+            ready_line,
+        }
+    }
+
+    /// The token printed at first start: the first non-empty line after the announcement.
+    #[track_caller]
+    fn generated_token(&mut self) -> String {
+        self.process
+            .wait_for_stdout(|line| line.contains("Use it as"));
+        let seen = &self.process.stdout_seen;
+        let announcement = seen
+            .iter()
+            .position(|line| line.contains("created an API token"))
+            .unwrap_or_else(|| panic!("no token announcement on stdout: {seen:?}"));
+        let token = seen[announcement + 1..]
+            .iter()
+            .map(|line| line.trim())
+            .find(|line| !line.is_empty())
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            token.len() >= 32
+                && token
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "not a plausible token: {token:?} in {seen:?}"
+        );
+        token
+    }
+
+    /// Sends SIGTERM, as a service manager or `docker stop` does, and waits for the exit.
+    #[track_caller]
+    fn terminate(mut self) -> Finished {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.process.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed: {status}");
+        self.process.finish()
+    }
+
+    /// Terminates the server and asserts a clean, graceful exit.
+    #[track_caller]
+    fn stop(self) -> Finished {
+        let finished = self.terminate();
+        assert_eq!(
+            finished.status.code(),
+            Some(0),
+            "SIGTERM must end edgecert cleanly ({}); stderr:\n{}",
+            finished.status,
+            finished.stderr
+        );
+        assert!(
+            finished.stderr.contains("edgecert stopped"),
+            "no graceful shutdown logged; stderr:\n{}",
+            finished.stderr
+        );
+        assert!(!finished.stderr.contains("panicked"), "{}", finished.stderr);
+        finished
+    }
+}
+
+/// `GET path` over a raw connection: the status code and the JSON body.
+#[track_caller]
+fn get(addr: SocketAddr, path: &str, authorization: Option<&str>) -> (u16, Value) {
+    let mut stream = TcpStream::connect(addr).expect("connect to edgecert");
+    stream.set_read_timeout(Some(TIMEOUT)).expect("read timeout");
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: edgecert\r\nConnection: close\r\n");
+    if let Some(value) = authorization {
+        request.push_str(&format!("Authorization: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("send request");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("read response");
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("not an HTTP response: {text:?}"));
+    let status = head
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    let body = serde_json::from_str(body)
+        .unwrap_or_else(|e| panic!("body is not JSON ({e}): {text:?}"));
+    (status, body)
+}
+
+/// Asserts that `token` is accepted: the CSR list answers 200 with a success envelope.
+#[track_caller]
+fn assert_token_works(addr: SocketAddr, token: &str) {
+    let (status, body) = get(addr, &csr_list_path(), Some(&format!("Bearer {token}")));
+    assert_eq!(status, 200, "body: {body}");
+    assert_eq!(body["success"], true, "body: {body}");
+}
+
+/// Runs `command`, which must fail to start, and returns its single line of complaint after
+/// checking it names every one of `expected`.
+#[track_caller]
+fn assert_fails_to_start(command: Command, expected: &[&str]) -> String {
+    let finished = Process::spawn(command).finish();
+    let stderr = &finished.stderr;
+    assert!(!stderr.contains("panicked"), "a panic, not an error:\n{stderr}");
+    assert!(
+        matches!(finished.status.code(), Some(code) if code != 0 && code != 101),
+        "expected an error exit (not success, a panic or a signal), got {}; stderr:\n{stderr}",
+        finished.status
+    );
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line on stderr:\n{stderr}");
+    let line = lines[0];
+    assert!(line.starts_with("edgecert: "), "{line}");
+    for needle in expected {
+        assert!(line.contains(needle), "{line:?} does not mention {needle:?}");
+    }
+    assert!(
+        finished.stdout.trim().is_empty(),
+        "a failed start printed on stdout: {}",
+        finished.stdout
+    );
+    line.to_string()
+}
+
+/// Every file of the default SQLite database: `edgecert.db`, its WAL and shm, the key file.
+fn database_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("list the working directory")
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| {
+            path.file_name()
+                .is_some_and(|name| name.to_string_lossy().starts_with("edgecert.db"))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|window| window == needle)
+}
+
+/// The token itself is in no database file, but its hash is: so the search does look in the
+/// right place.
+#[track_caller]
+fn assert_only_hash_stored(dir: &Path, token: &str) {
+    let files = database_files(dir);
+    assert!(
+        files.iter().any(|f| f.ends_with("edgecert.db")),
+        "{files:?}"
+    );
+    let hash = edgecert::app::hash_token(token);
+    let mut hash_found = false;
+    for file in &files {
+        let bytes = std::fs::read(file).expect("read database file");
+        assert!(
+            !contains(&bytes, token.as_bytes()),
+            "the API token is stored in clear in {}",
+            file.display()
+        );
+        hash_found |= contains(&bytes, &hash);
+    }
+    assert!(hash_found, "the token's hash is in none of {files:?}");
+}
+
+#[test]
+fn unknown_database_scheme_is_a_one_line_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = edgecert(dir.path());
+    command.env("DATABASE_URL", "mysql://x");
+    assert_fails_to_start(command, &["DATABASE_URL"]);
+}
+
+#[test]
+fn taken_port_is_a_one_line_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let mut command = edgecert(dir.path());
+    command.env("EDGECERT_LISTEN", addr.to_string());
+    assert_fails_to_start(command, &[&format!("cannot listen on {addr}")]);
+    drop(taken);
+}
+
+#[test]
+fn unreadable_master_key_file_is_a_one_line_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_file = dir.path().join("keys");
+    std::fs::create_dir(&not_a_file).unwrap();
+    let mut command = edgecert(dir.path());
+    command.env("EDGECERT_MASTER_KEY_FILE", &not_a_file);
+    assert_fails_to_start(
+        command,
+        &["master key file", &not_a_file.display().to_string()],
+    );
+}
+
+#[test]
+fn malformed_master_key_is_a_one_line_error_that_does_not_echo_it() {
+    let short_key = BASE64.encode([7u8; 16]);
+    for bad in ["not base64 at all!", short_key.as_str()] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut command = edgecert(dir.path());
+        command.env("EDGECERT_MASTER_KEY", bad);
+        let line = assert_fails_to_start(command, &["EDGECERT_MASTER_KEY"]);
+        assert!(!line.contains(bad), "the secret is echoed: {line}");
+    }
+}
+
+#[tokio::test]
+async fn postgres_needs_an_explicit_master_key() {
+    if common::postgres_admin_url().is_none() {
+        eprintln!(
+            "SKIPPED: set {} to run this test against Postgres",
+            common::POSTGRES_ENV
+        );
+        return;
+    }
+    let db = TestDatabase::create(Backend::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let mut command = edgecert(dir.path());
+    command.env("DATABASE_URL", &db.url);
+    assert_fails_to_start(command, &["set EDGECERT_MASTER_KEY"]);
+
+    let mut command = edgecert(dir.path());
+    command
+        .env("DATABASE_URL", &db.url)
+        .env("EDGECERT_MASTER_KEY", fixed_master_key())
+        .env("EDGECERT_BOOTSTRAP_TOKEN", common::TOKEN);
+    let server = Server::start(command);
+    assert_token_works(server.addr, common::TOKEN);
+    server.stop();
+    assert!(
+        database_files(dir.path()).is_empty(),
+        "Postgres mode wrote SQLite files"
+    );
+}
+
+#[test]
+fn first_start_prints_a_working_token_once_and_stores_only_its_hash() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let mut first = Server::start(edgecert(dir.path()));
+    let token = first.generated_token();
+    assert!(dir.path().join("edgecert.db").is_file());
+    assert!(dir.path().join("edgecert.db.master-key").is_file());
+    assert_token_works(first.addr, &token);
+    let (status, body) = get(
+        first.addr,
+        &csr_list_path(),
+        Some(&format!("Bearer {token}x")),
+    );
+    assert_eq!(status, 401, "a wrong token is refused; body: {body}");
+    assert_eq!(body["success"], false, "body: {body}");
+    assert_only_hash_stored(dir.path(), &token);
+    let first = first.stop();
+    assert!(
+        !first.stderr.contains(&token),
+        "the token was logged:\n{}",
+        first.stderr
+    );
+    assert_only_hash_stored(dir.path(), &token);
+
+    let second = Server::start(edgecert(dir.path()));
+    assert_token_works(second.addr, &token);
+    let second = second.stop();
+    assert!(
+        second.stdout.trim().is_empty(),
+        "a restart prints nothing on stdout, got:\n{}",
+        second.stdout
+    );
+}
+
+#[test]
+fn default_sqlite_files_are_private_to_the_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(edgecert(dir.path()));
+    let files = database_files(dir.path());
+    for expected in ["edgecert.db", "edgecert.db.master-key"] {
+        assert!(
+            files.iter().any(|f| f.ends_with(expected)),
+            "{expected} missing from {files:?}"
+        );
+    }
+    let modes: Vec<_> = files
+        .iter()
+        .map(|file| {
+            let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+            (file.file_name().unwrap().to_string_lossy().into_owned(), mode)
+        })
+        .collect();
+    // The database holds sealed private keys and token hashes; the key file unseals them.
+    assert!(
+        modes.iter().all(|(_, mode)| *mode == 0o600),
+        "every file must be mode 0600, got {:?}",
+        modes
+            .iter()
+            .map(|(name, mode)| format!("{name}: {mode:o}"))
+            .collect::<Vec<_>>()
+    );
+    server.stop();
+}
+
+#[test]
+fn a_different_master_key_is_refused_and_the_original_still_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = Server::start(edgecert(dir.path()));
+    let token = first.generated_token();
+    first.stop();
+
+    let mut command = edgecert(dir.path());
+    command.env("EDGECERT_MASTER_KEY", fixed_master_key());
+    assert_fails_to_start(command, &["master key does not match"]);
+
+    // The refused start must not have replaced the stored key check.
+    let again = Server::start(edgecert(dir.path()));
+    assert_token_works(again.addr, &token);
+    again.stop();
+}
+
+#[test]
+fn strict_mode_is_set_by_flag_or_environment() {
+    let starts: [(&[&str], Option<&str>, bool); 3] = [
+        (&["serve", "--strict"], None, true),
+        (&["serve"], Some("true"), true),
+        (&["serve"], None, false),
+    ];
+    for (args, env, strict) in starts {
+        let dir = tempfile::tempdir().unwrap();
+        let mut command = edgecert(dir.path());
+        command
+            .args(args)
+            .env("EDGECERT_BOOTSTRAP_TOKEN", common::TOKEN);
+        if let Some(value) = env {
+            command.env("EDGECERT_STRICT", value);
+        }
+        let server = Server::start(command);
+        assert!(
+            server.ready_line.contains(&format!("strict={strict}")),
+            "{args:?} with EDGECERT_STRICT={env:?}: {}",
+            server.ready_line
+        );
+        assert_token_works(server.addr, common::TOKEN);
+        server.stop();
+    }
+}
+
+#[test]
+fn help_exits_zero_and_lists_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = edgecert(dir.path());
+    command.arg("--help");
+    let finished = Process::spawn(command).finish();
+    assert!(finished.status.success(), "{}", finished.status);
+    assert!(finished.stdout.contains("serve"), "{}", finished.stdout);
+    assert!(
+        database_files(dir.path()).is_empty(),
+        "--help created files"
+    );
+}
