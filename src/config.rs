@@ -72,14 +72,19 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    /// Settings for the given database with everything else at its default; for embedding
-    /// edgecert (tests, tools) without a command line.
+    /// Settings for the given database with everything else at its built-in default, ignoring
+    /// the environment; for embedding edgecert (tests, tools) without a command line.
     pub fn for_database(database_url: impl Into<String>) -> Self {
-        let mut args = Self::parse_from(["serve"]);
-        args.database_url = database_url.into();
-        args.master_key = None;
-        args.bootstrap_token = None;
-        args
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: database_url.into(),
+            master_key: None,
+            master_key_file: None,
+            bootstrap_token: None,
+            strict: false,
+            keygen_concurrency: None,
+            log_format: LogFormat::Text,
+        }
     }
 
     #[doc(hidden)]
@@ -181,10 +186,25 @@ mod tests {
     }
 
     #[test]
-    fn defaults_match_the_readme() {
-        let args = ServeArgs::parse_from(["serve"]);
-        assert_eq!(args.listen.to_string(), "127.0.0.1:8080");
-        assert!(!args.strict);
+    fn declared_defaults_match_the_embedding_defaults() {
+        use clap::CommandFactory;
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        let command = Wrapper::command();
+        let default_of = |id: &str| {
+            command
+                .get_arguments()
+                .find(|arg| arg.get_id() == id)
+                .and_then(|arg| arg.get_default_values().first().cloned())
+                .and_then(|value| value.to_str().map(str::to_string))
+        };
+        let embedded = ServeArgs::for_database("sqlite://edgecert.db");
+        assert_eq!(default_of("listen"), Some(embedded.listen.to_string()));
+        assert_eq!(default_of("database_url"), Some(embedded.database_url));
+        assert_eq!(default_of("strict"), Some(embedded.strict.to_string()));
     }
 
     #[test]

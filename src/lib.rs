@@ -31,6 +31,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let shutdown = shutdown_signal().context("cannot install signal handlers")?;
     let (state, new_token) = AppState::open(&args).await?;
     if let Some(token) = new_token {
         // Printed once, never logged: only its hash is stored.
@@ -46,29 +47,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         strict = args.strict,
         "edgecert is serving the API under /client/v4"
     );
-    serve(listener, state, shutdown_signal())
+    serve(listener, state, shutdown)
         .await
         .context("server error")?;
     tracing::info!("edgecert stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let interrupt = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
+/// Installs the SIGINT and SIGTERM handlers now, so a signal that arrives as soon as the
+/// "serving" line is logged already means a graceful stop, and returns the future that fires.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => tracing::info!("SIGTERM received; finishing in-flight requests"),
+            _ = interrupt.recv() => tracing::info!("SIGINT received; finishing in-flight requests"),
         }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = interrupt => {},
-        () = terminate => {},
-    }
+    })
 }

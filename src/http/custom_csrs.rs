@@ -216,14 +216,8 @@ impl CsrDraft {
     /// Checks every field and reports every problem, in the order of the form a user fills in.
     fn parse(body: &Map<String, Value>, strict: bool) -> Result<Self, Vec<ErrorDetail>> {
         let mut errors = Vec::new();
-        let mut take = |result: Result<String, ErrorDetail>| match result {
-            Ok(value) => value,
-            Err(error) => {
-                errors.push(error);
-                String::new()
-            }
-        };
-        let country = take(
+        let country = keep(
+            &mut errors,
             required_text(body, "country", code::CSR_COUNTRY, 2).and_then(|country| {
                 if is_country_code(&country) {
                     Ok(country)
@@ -238,20 +232,29 @@ impl CsrDraft {
                 }
             }),
         );
-        let state = take(required_text(body, "state", code::CSR_STATE, MAX_STATE_LEN));
-        let locality = take(required_text(
-            body,
-            "locality",
-            code::CSR_LOCALITY,
-            MAX_LOCALITY_LEN,
-        ));
-        let organization = take(required_text(
-            body,
-            "organization",
-            code::CSR_ORGANIZATION,
-            MAX_ORGANIZATION_LEN,
-        ));
-        let common_name = take(
+        let state = keep(
+            &mut errors,
+            required_text(body, "state", code::CSR_STATE, MAX_STATE_LEN),
+        );
+        let locality = keep(
+            &mut errors,
+            required_text(body, "locality", code::CSR_LOCALITY, MAX_LOCALITY_LEN),
+        );
+        let organization = keep(
+            &mut errors,
+            required_text(
+                body,
+                "organization",
+                code::CSR_ORGANIZATION,
+                MAX_ORGANIZATION_LEN,
+            ),
+        );
+        let organizational_unit = keep(
+            &mut errors,
+            optional_text(body, "organizational_unit", Some(MAX_UNIT_LEN)),
+        );
+        let common_name = keep(
+            &mut errors,
             required_text(body, "common_name", code::CSR_COMMON_NAME, usize::MAX).and_then(
                 |name| {
                     let length = name.chars().count();
@@ -269,27 +272,13 @@ impl CsrDraft {
                 },
             ),
         );
-        let organizational_unit = optional_text(body, "organizational_unit", Some(MAX_UNIT_LEN))
-            .unwrap_or_else(|e| {
-                errors.push(e);
-                None
-            });
         let sans = parse_sans(body.get("sans"), strict).unwrap_or_else(|mut problems| {
             errors.append(&mut problems);
             Vec::new()
         });
-        let key_type = parse_key_type(body.get("key_type")).unwrap_or_else(|e| {
-            errors.push(e);
-            KeyType::Rsa2048
-        });
-        let name = optional_text(body, "name", None).unwrap_or_else(|e| {
-            errors.push(e);
-            None
-        });
-        let description = optional_text(body, "description", None).unwrap_or_else(|e| {
-            errors.push(e);
-            None
-        });
+        let key_type = keep(&mut errors, parse_key_type(body.get("key_type")));
+        let name = keep(&mut errors, optional_text(body, "name", None));
+        let description = keep(&mut errors, optional_text(body, "description", None));
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -308,6 +297,15 @@ impl CsrDraft {
             description,
         })
     }
+}
+
+/// Records a field's problem and carries on with a placeholder, so one request reports
+/// every problem at once; the placeholder is never used because any problem fails the parse.
+fn keep<T: Default>(errors: &mut Vec<ErrorDetail>, result: Result<T, ErrorDetail>) -> T {
+    result.unwrap_or_else(|error| {
+        errors.push(error);
+        T::default()
+    })
 }
 
 fn required_text(

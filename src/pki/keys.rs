@@ -19,8 +19,10 @@ use super::PkiError;
 const NONCE_LEN: usize = 12;
 
 /// The key algorithms a CSR can be generated with, named as on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum KeyType {
+    /// The API's default when a request names no key type.
+    #[default]
     Rsa2048,
     P256v1,
 }
@@ -314,6 +316,47 @@ mod tests {
         assert!(!debug.contains(&hex));
         let (master, text) = MasterKey::generate().unwrap();
         assert!(!format!("{master:?}").contains(text.as_str()));
+    }
+
+    /// The work closure blocks its thread; the runtime (one thread here) must keep running
+    /// other tasks meanwhile, and no more than `limit` closures may run at once.
+    #[tokio::test(flavor = "current_thread")]
+    async fn key_work_runs_off_the_runtime_with_bounded_concurrency() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::time::Duration;
+
+        let factory = KeyFactory::new(2);
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let jobs: Vec<_> = (0..6)
+            .map(|_| {
+                let factory = factory.clone();
+                let running = Arc::clone(&running);
+                let peak = Arc::clone(&peak);
+                tokio::spawn(async move {
+                    factory
+                        .with_new_key(KeyType::P256v1, move |key| {
+                            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                            peak.fetch_max(now, Ordering::SeqCst);
+                            std::thread::sleep(Duration::from_millis(60));
+                            running.fetch_sub(1, Ordering::SeqCst);
+                            Ok(key.key_type())
+                        })
+                        .await
+                })
+            })
+            .collect();
+        let mut ticks = 0;
+        while !jobs.iter().all(tokio::task::JoinHandle::is_finished) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            ticks += 1;
+        }
+        for job in jobs {
+            assert_eq!(job.await.unwrap().unwrap(), KeyType::P256v1);
+        }
+        assert_eq!(peak.load(Ordering::SeqCst), 2, "limit respected and used");
+        // Three rounds of 60 ms of blocking work: a runtime blocked by them would barely tick.
+        assert!(ticks >= 10, "the runtime stalled: only {ticks} ticks");
     }
 
     #[test]

@@ -187,7 +187,7 @@ pub enum ConnectError {
     Open(#[source] sqlx::Error),
     #[error("cannot apply database migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("cannot create the database directory {path}: {source}")]
+    #[error("cannot create {path}: {source}")]
     Directory {
         path: String,
         #[source]

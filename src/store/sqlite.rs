@@ -43,9 +43,11 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             // Deleted private keys are overwritten on disk, not left in free pages.
             .pragma("secure_delete", "ON");
-        if let Some(parent) = options.get_filename().parent() {
+        let path = options.get_filename();
+        if let Some(parent) = path.parent() {
             create_dir(parent)?;
         }
+        create_private_file(path)?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(10))
@@ -69,6 +71,28 @@ fn create_dir(dir: &Path) -> Result<(), ConnectError> {
         path: dir.display().to_string(),
         source,
     })
+}
+
+/// Creates the database file readable by its owner only. SQLite gives its -wal and -shm files
+/// the database file's mode, so they stay private too.
+fn create_private_file(path: &Path) -> Result<(), ConnectError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if path.to_string_lossy().contains(":memory:") {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(ConnectError::Directory {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
 }
 
 fn to_micros(at: OffsetDateTime) -> i64 {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::http::{Method, Request, StatusCode};
 use edgecert::AppState;
 use edgecert::config::{Secret, ServeArgs};
 use edgecert::store::Store;
@@ -118,9 +118,11 @@ impl TestDatabase {
 
 async fn connect_admin(admin: &str) -> sqlx::PgConnection {
     use sqlx::Connection;
-    sqlx::PgConnection::connect(admin).await.unwrap_or_else(|e| {
-        panic!("{POSTGRES_ENV} points at {admin}, but it cannot be reached: {e}")
-    })
+    sqlx::PgConnection::connect(admin)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("{POSTGRES_ENV} points at {admin}, but it cannot be reached: {e}")
+        })
 }
 
 /// Replaces the database name in a Postgres URL, keeping credentials and options.
@@ -151,8 +153,8 @@ impl Drop for TestDatabase {
             runtime.block_on(async {
                 let mut conn = connect_admin(&admin).await;
                 let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut conn)
-                .await;
+                    .execute(&mut conn)
+                    .await;
             });
         })
         .join();
@@ -170,7 +172,6 @@ pub struct TestApp {
 /// A decoded answer.
 pub struct TestResponse {
     pub status: StatusCode,
-    pub headers: HeaderMap,
     pub body: Value,
 }
 
@@ -189,7 +190,12 @@ impl TestResponse {
         assert_eq!(self.status, status, "body: {}", self.body);
         assert_eq!(self.body["success"], false, "body: {}", self.body);
         assert_eq!(self.body["result"], Value::Null, "body: {}", self.body);
-        assert_eq!(self.body["messages"], serde_json::json!([]), "body: {}", self.body);
+        assert_eq!(
+            self.body["messages"],
+            serde_json::json!([]),
+            "body: {}",
+            self.body
+        );
         assert_eq!(self.codes(), codes, "body: {}", self.body);
         for error in self.body["errors"].as_array().into_iter().flatten() {
             let message = error["message"].as_str().unwrap_or_default();
@@ -201,7 +207,12 @@ impl TestResponse {
     pub fn assert_success(&self, status: StatusCode) -> &Value {
         assert_eq!(self.status, status, "body: {}", self.body);
         assert_eq!(self.body["success"], true, "body: {}", self.body);
-        assert_eq!(self.body["errors"], serde_json::json!([]), "body: {}", self.body);
+        assert_eq!(
+            self.body["errors"],
+            serde_json::json!([]),
+            "body: {}",
+            self.body
+        );
         &self.body["result"]
     }
 }
@@ -271,15 +282,13 @@ impl TestApp {
             )
         });
         assert_eq!(
-            headers.get("content-type").map(|v| v.to_str().unwrap_or_default()),
+            headers
+                .get("content-type")
+                .map(|v| v.to_str().unwrap_or_default()),
             Some("application/json"),
             "every answer is JSON"
         );
-        TestResponse {
-            status,
-            headers,
-            body,
-        }
+        TestResponse { status, body }
     }
 
     pub async fn get(&self, path: &str) -> TestResponse {
@@ -305,7 +314,9 @@ impl TestApp {
         let sql = format!("SELECT COUNT(*) FROM {table}");
         match self.db.backend() {
             Backend::Sqlite => {
-                let pool = sqlx::SqlitePool::connect(&self.db.url).await.expect("open sqlite");
+                let pool = sqlx::SqlitePool::connect(&self.db.url)
+                    .await
+                    .expect("open sqlite");
                 let count = sqlx::query_scalar(&sql)
                     .fetch_one(&pool)
                     .await
@@ -314,7 +325,9 @@ impl TestApp {
                 count
             }
             Backend::Postgres => {
-                let pool = sqlx::PgPool::connect(&self.db.url).await.expect("open postgres");
+                let pool = sqlx::PgPool::connect(&self.db.url)
+                    .await
+                    .expect("open postgres");
                 let count = sqlx::query_scalar(&sql)
                     .fetch_one(&pool)
                     .await
