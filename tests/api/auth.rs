@@ -25,7 +25,11 @@ async fn missing_credentials_are_400_1402_on_every_route(backend: Backend) {
         (Method::POST, zone_csrs(ZONE), Some(body.as_str())),
         (Method::GET, item.clone(), None),
         (Method::DELETE, item, None),
-        (Method::GET, crate::common::account_csrs(crate::common::ACCOUNT), None),
+        (
+            Method::GET,
+            crate::common::account_csrs(crate::common::ACCOUNT),
+            None,
+        ),
     ] {
         let response = app.send(request(method, &path), body).await;
         response.assert_error(StatusCode::BAD_REQUEST, &[1402]);

@@ -11,8 +11,8 @@ use x509_parser::der_parser::asn1_rs::Tag;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::oid_registry::{
     OID_PKCS1_SHA256WITHRSA, OID_SIG_ECDSA_WITH_SHA256, OID_X509_COMMON_NAME,
-    OID_X509_COUNTRY_NAME, OID_X509_LOCALITY_NAME, OID_X509_ORGANIZATIONAL_UNIT,
-    OID_X509_ORGANIZATION_NAME, OID_X509_STATE_OR_PROVINCE_NAME,
+    OID_X509_COUNTRY_NAME, OID_X509_LOCALITY_NAME, OID_X509_ORGANIZATION_NAME,
+    OID_X509_ORGANIZATIONAL_UNIT, OID_X509_STATE_OR_PROVINCE_NAME,
 };
 use x509_parser::prelude::*;
 use x509_parser::public_key::PublicKey;
@@ -66,7 +66,10 @@ fn openssl_verify(pem: &str) -> String {
     let output = child.wait_with_output().expect("openssl runs");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(output.status.success(), "openssl rejected the CSR: {stderr}");
+    assert!(
+        output.status.success(),
+        "openssl rejected the CSR: {stderr}"
+    );
     assert!(
         format!("{stdout}{stderr}").contains("verify OK"),
         "openssl did not verify the signature: {stdout}{stderr}"
@@ -138,7 +141,12 @@ fn parse_csr(pem_text: &str) -> Parsed {
     let key = match info.subject_pki.parsed().expect("public key") {
         PublicKey::RSA(rsa) => ParsedKey::Rsa {
             bits: rsa.key_size(),
-            exponent: rsa.exponent.iter().copied().skip_while(|b| *b == 0).collect(),
+            exponent: rsa
+                .exponent
+                .iter()
+                .copied()
+                .skip_while(|b| *b == 0)
+                .collect(),
         },
         PublicKey::EC(point) => {
             assert_eq!(point.key_size(), 256);
@@ -199,7 +207,12 @@ async fn seed_walkthrough_body_works_verbatim(backend: Backend) {
     assert_eq!(result["organizational_unit"], "Championship Parade Detail");
     assert_eq!(
         result["sans"],
-        json!(["app.example.com", "www.example.com", "blog.example.com", "example.com"])
+        json!([
+            "app.example.com",
+            "www.example.com",
+            "blog.example.com",
+            "example.com"
+        ])
     );
     assert!(result.get("account_tag").is_none());
     created_at_is_rfc3339_utc(result);
@@ -224,7 +237,10 @@ async fn seed_walkthrough_body_works_verbatim(backend: Backend) {
     let parsed = parse_csr(pem);
     assert_eq!(parsed.subject, expected_subject(true));
     assert_eq!(parsed.key, ParsedKey::P256);
-    assert_eq!(parsed.signature_oid, OID_SIG_ECDSA_WITH_SHA256.to_id_string());
+    assert_eq!(
+        parsed.signature_oid,
+        OID_SIG_ECDSA_WITH_SHA256.to_id_string()
+    );
 
     let fetched = app.get(&format!("{}/{id}", zone_csrs(ZONE))).await;
     assert_eq!(fetched.assert_success(StatusCode::OK), result);
@@ -296,7 +312,11 @@ async fn optional_name_and_description_are_echoed(backend: Backend) {
     assert_eq!(result["description"], "For the championship parade site");
     assert!(result.get("some_future_field").is_none());
     let fetched = app
-        .get(&format!("{}/{}", zone_csrs(ZONE), result["id"].as_str().expect("id")))
+        .get(&format!(
+            "{}/{}",
+            zone_csrs(ZONE),
+            result["id"].as_str().expect("id")
+        ))
         .await;
     assert_eq!(fetched.assert_success(StatusCode::OK)["name"], "Parade CSR");
 }

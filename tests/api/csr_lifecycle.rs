@@ -37,7 +37,10 @@ async fn delete_removes_the_csr_and_destroys_its_key(backend: Backend) {
     app.get(&path).await.assert_success(StatusCode::OK);
 
     let response = app.delete(&path).await;
-    assert_eq!(response.assert_success(StatusCode::OK), &json!({ "id": id }));
+    assert_eq!(
+        response.assert_success(StatusCode::OK),
+        &json!({ "id": id })
+    );
     app.get(&path)
         .await
         .assert_error(StatusCode::NOT_FOUND, &[1419]);
@@ -69,7 +72,9 @@ async fn zone_and_account_csrs_are_separate_namespaces(backend: Backend) {
 
     let zone_id = zone_csr["id"].as_str().expect("id");
     let account_id = account_csr["id"].as_str().expect("id");
-    let fetched = app.get(&format!("{}/{account_id}", account_csrs(ACCOUNT))).await;
+    let fetched = app
+        .get(&format!("{}/{account_id}", account_csrs(ACCOUNT)))
+        .await;
     assert_eq!(fetched.assert_success(StatusCode::OK), &account_csr);
 
     for wrong in [

@@ -20,7 +20,9 @@ on_both_backends!(
 async fn create_many(app: &TestApp, count: usize) -> Vec<String> {
     let mut ids = Vec::new();
     for i in 0..count {
-        let result = app.create_csr(&csr_body(&format!("host{i}.example.com"))).await;
+        let result = app
+            .create_csr(&csr_body(&format!("host{i}.example.com")))
+            .await;
         ids.push(result["id"].as_str().expect("id").to_string());
     }
     ids
@@ -75,16 +77,24 @@ async fn sdk_style_paging_visits_every_csr_once_and_ends_on_an_empty_page(backen
     let newest_first: Vec<String> = created.iter().rev().cloned().collect();
     assert_eq!(seen, newest_first);
 
-    let response = app.get(&format!("{}?per_page=5&page=5", zone_csrs(ZONE))).await;
+    let response = app
+        .get(&format!("{}?per_page=5&page=5", zone_csrs(ZONE)))
+        .await;
     assert_eq!(
         response.body["result_info"],
         json!({"page": 5, "per_page": 5, "count": 3, "total_count": 23, "total_pages": 5})
     );
-    let beyond = app.get(&format!("{}?per_page=5&page=99", zone_csrs(ZONE))).await;
+    let beyond = app
+        .get(&format!("{}?per_page=5&page=99", zone_csrs(ZONE)))
+        .await;
     assert_eq!(beyond.assert_success(StatusCode::OK), &json!([]));
     assert_eq!(beyond.body["result_info"]["total_count"], 23);
     for csr in &items {
-        assert!(csr["csr"].as_str().is_some_and(|pem| pem.contains("CERTIFICATE REQUEST")));
+        assert!(
+            csr["csr"]
+                .as_str()
+                .is_some_and(|pem| pem.contains("CERTIFICATE REQUEST"))
+        );
     }
 }
 
@@ -134,7 +144,9 @@ async fn out_of_range_parameters_are_refused_with_a_clear_message(backend: Backe
     ] {
         let response = app.get(&format!("{}?{query}", zone_csrs(ZONE))).await;
         response.assert_error(StatusCode::BAD_REQUEST, &[6008]);
-        let message = response.body["errors"][0]["message"].as_str().unwrap_or_default();
+        let message = response.body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default();
         assert!(message.contains(name), "{query}: {message}");
     }
 }
@@ -142,9 +154,17 @@ async fn out_of_range_parameters_are_refused_with_a_clear_message(backend: Backe
 async fn orderings_and_directions_with_ties_broken_by_id(backend: Backend) {
     let app = TestApp::new(backend).await;
     let mut named = Vec::new();
-    for (i, name) in [None, Some("b"), Some("a"), Some("b"), None, Some("c"), Some("b")]
-        .into_iter()
-        .enumerate()
+    for (i, name) in [
+        None,
+        Some("b"),
+        Some("a"),
+        Some("b"),
+        None,
+        Some("c"),
+        Some("b"),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let mut body = csr_body(&format!("host{i}.example.com"));
         if let Some(name) = name {
@@ -160,13 +180,22 @@ async fn orderings_and_directions_with_ties_broken_by_id(backend: Backend) {
 
     let (asc, _) = walk(&app, &zone_csrs(ZONE), "per_page=5&order=name").await;
     assert_eq!(ids_of(&Value::from(asc)), expected_ids);
-    let (desc, _) = walk(&app, &zone_csrs(ZONE), "per_page=5&order=name&direction=desc").await;
+    let (desc, _) = walk(
+        &app,
+        &zone_csrs(ZONE),
+        "per_page=5&order=name&direction=desc",
+    )
+    .await;
     let reversed: Vec<String> = expected_ids.iter().rev().cloned().collect();
     assert_eq!(ids_of(&Value::from(desc)), reversed);
 
     let created_order: Vec<String> = named.iter().map(|(_, id)| id.clone()).collect();
-    let (oldest_first, _) =
-        walk(&app, &zone_csrs(ZONE), "per_page=5&order=created_at&direction=asc").await;
+    let (oldest_first, _) = walk(
+        &app,
+        &zone_csrs(ZONE),
+        "per_page=5&order=created_at&direction=asc",
+    )
+    .await;
     assert_eq!(ids_of(&Value::from(oldest_first)), created_order);
 }
 
@@ -175,7 +204,10 @@ async fn account_scope_lists_with_account_tag_order(backend: Backend) {
     let mut ids = Vec::new();
     for i in 0..6 {
         let response = app
-            .post(&account_csrs(ACCOUNT), &csr_body(&format!("h{i}.example.com")))
+            .post(
+                &account_csrs(ACCOUNT),
+                &csr_body(&format!("h{i}.example.com")),
+            )
             .await;
         let result = response.assert_success(StatusCode::CREATED);
         assert_eq!(result["account_tag"], ACCOUNT);

@@ -116,7 +116,13 @@ async fn sans_rules_map_to_their_codes(backend: Backend) {
     )
     .await;
     expect_codes(&app, &with("sans", json!(["bücher.de"])), &[1413]).await;
-    for reserved in ["app.test", "app.example", "app.invalid", "localhost", "a.localhost"] {
+    for reserved in [
+        "app.test",
+        "app.example",
+        "app.invalid",
+        "localhost",
+        "a.localhost",
+    ] {
         expect_codes(&app, &with("sans", json!([reserved])), &[1414]).await;
     }
     for unparsable in ["com", "co.uk", "app.nosuchtld"] {
@@ -156,7 +162,10 @@ async fn example_domains_pass_by_default_and_fail_in_strict_mode(backend: Backen
     let strict = TestApp::with(backend, |args| args.strict = true).await;
     expect_codes(
         &strict,
-        &with("sans", json!(["app.example.com", "shop.example.org", "app.realdomain.io"])),
+        &with(
+            "sans",
+            json!(["app.example.com", "shop.example.org", "app.realdomain.io"]),
+        ),
         &[1416, 1416],
     )
     .await;
@@ -174,7 +183,15 @@ async fn bad_key_type_is_1417(backend: Backend) {
 
 async fn undecodable_bodies_are_1400(backend: Backend) {
     let app = TestApp::new(backend).await;
-    for body in [None, Some(""), Some("  "), Some("{"), Some("[]"), Some("\"x\""), Some("country=US")] {
+    for body in [
+        None,
+        Some(""),
+        Some("  "),
+        Some("{"),
+        Some("[]"),
+        Some("\"x\""),
+        Some("country=US"),
+    ] {
         let response = app.call(Method::POST, &zone_csrs(ZONE), body).await;
         response.assert_error(StatusCode::BAD_REQUEST, &[1400]);
     }
@@ -242,16 +259,18 @@ async fn malformed_scope_ids_are_1401(backend: Backend) {
             .await;
         response.assert_error(StatusCode::BAD_REQUEST, &[1401]);
     }
-    let response = app
-        .get("/client/v4/accounts/ACCOUNT/custom_csrs")
-        .await;
+    let response = app.get("/client/v4/accounts/ACCOUNT/custom_csrs").await;
     response.assert_error(StatusCode::BAD_REQUEST, &[1401]);
     assert_eq!(app.count_rows("custom_csrs").await, 0);
 }
 
 async fn malformed_and_unknown_csr_ids(backend: Backend) {
     let app = TestApp::new(backend).await;
-    for bad in ["123", "7b1634171d2b4c84a38a2fb7a0cd7752", "7b163417-1d2b-4c84-a38a-2fb7a0cd775z"] {
+    for bad in [
+        "123",
+        "7b1634171d2b4c84a38a2fb7a0cd7752",
+        "7b163417-1d2b-4c84-a38a-2fb7a0cd775z",
+    ] {
         let path = format!("{}/{bad}", zone_csrs(ZONE));
         app.get(&path)
             .await
