@@ -33,6 +33,15 @@ CREATE INDEX custom_csrs_by_created ON custom_csrs (scope_kind, scope_id, create
 CREATE INDEX custom_csrs_by_name ON custom_csrs (scope_kind, scope_id, name, id);
 CREATE INDEX custom_csrs_by_account_tag ON custom_csrs (scope_kind, scope_id, account_tag, id);
 
+-- Maintained with every insert and delete, so a list's total_count is one row read instead
+-- of a count over the whole zone.
+CREATE TABLE custom_csr_counts (
+    scope_kind TEXT NOT NULL,
+    scope_id   TEXT NOT NULL,
+    csr_count  INTEGER NOT NULL CHECK (csr_count >= 0),
+    PRIMARY KEY (scope_kind, scope_id)
+);
+
 CREATE TABLE api_tokens (
     token_sha256 BLOB PRIMARY KEY,
     label        TEXT NOT NULL,

@@ -116,6 +116,15 @@ impl Store for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(classify)?;
+        // Last, so concurrent creates in one zone hold the counter row only until commit.
+        sqlx::query(
+            "INSERT INTO custom_csr_counts (scope_kind, scope_id, csr_count) VALUES ($1, $2, 1) \
+             ON CONFLICT (scope_kind, scope_id) DO UPDATE SET csr_count = custom_csr_counts.csr_count + 1",
+        )
+        .bind(csr.scope.kind())
+        .bind(csr.scope.id())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -142,10 +151,13 @@ impl Store for PostgresStore {
         page: PageRequest,
     ) -> Result<Page<CsrRecord>, StoreError> {
         let (limit, offset) = page.limit_offset();
+        // Skipped rows are walked in the covering index only; full rows are read for one page.
+        let order = order_clause(order, direction);
         let sql = format!(
-            "SELECT {CSR_COLUMNS} FROM custom_csrs WHERE scope_kind = $1 AND scope_id = $2 \
-             ORDER BY {} LIMIT $3 OFFSET $4",
-            order_clause(order, direction)
+            "SELECT {CSR_COLUMNS} FROM custom_csrs WHERE id IN (\
+                 SELECT id FROM custom_csrs WHERE scope_kind = $1 AND scope_id = $2 \
+                 ORDER BY {order} LIMIT $3 OFFSET $4) \
+             ORDER BY {order}"
         );
         let rows = sqlx::query(&sql)
             .bind(scope.kind())
@@ -155,12 +167,13 @@ impl Store for PostgresStore {
             .fetch_all(&self.pool)
             .await?;
         let total: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM custom_csrs WHERE scope_kind = $1 AND scope_id = $2",
+            "SELECT csr_count FROM custom_csr_counts WHERE scope_kind = $1 AND scope_id = $2",
         )
         .bind(scope.kind())
         .bind(scope.id())
-        .fetch_one(&self.pool)
-        .await?;
+        .fetch_optional(&self.pool)
+        .await?
+        .unwrap_or(0);
         Ok(Page {
             items: rows.iter().map(csr_from_row).collect::<Result<_, _>>()?,
             total_count: u64::try_from(total).unwrap_or_default(),
@@ -184,6 +197,14 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(classify)?;
+        sqlx::query(
+            "UPDATE custom_csr_counts SET csr_count = csr_count - 1 \
+             WHERE scope_kind = $1 AND scope_id = $2",
+        )
+        .bind(scope.kind())
+        .bind(scope.id())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }

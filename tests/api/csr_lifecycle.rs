@@ -57,6 +57,7 @@ async fn delete_removes_the_csr_and_destroys_its_key(backend: Backend) {
     let list = app.get(&zone_csrs(ZONE)).await;
     let remaining = list.assert_success(StatusCode::OK);
     assert_eq!(remaining.as_array().map(Vec::len), Some(1));
+    assert_eq!(list.body["result_info"]["total_count"], 1);
     assert_eq!(remaining[0]["id"], keep["id"]);
 }
 

@@ -15,6 +15,7 @@ on_both_backends!(
     out_of_range_parameters_are_refused_with_a_clear_message,
     orderings_and_directions_with_ties_broken_by_id,
     account_scope_lists_with_account_tag_order,
+    concurrent_creates_and_deletes_keep_the_count_exact,
 );
 
 async fn create_many(app: &TestApp, count: usize) -> Vec<String> {
@@ -220,4 +221,38 @@ async fn account_scope_lists_with_account_tag_order(backend: Backend) {
     assert!(items.iter().all(|csr| csr["account_tag"] == ACCOUNT));
     let zone_list = app.get(&zone_csrs(ZONE)).await;
     assert_eq!(zone_list.assert_success(StatusCode::OK), &json!([]));
+}
+
+/// Many creates and deletes at once in one zone: the stored total must match what exists.
+async fn concurrent_creates_and_deletes_keep_the_count_exact(backend: Backend) {
+    let app = std::sync::Arc::new(TestApp::new(backend).await);
+    let creates = (0..24).map(|i| {
+        let app = app.clone();
+        tokio::spawn(async move {
+            app.create_csr(&csr_body(&format!("c{i}.example.com")))
+                .await
+        })
+    });
+    let mut ids = Vec::new();
+    for create in creates {
+        ids.push(
+            create.await.expect("create task")["id"]
+                .as_str()
+                .expect("id")
+                .to_string(),
+        );
+    }
+    let deletes = ids.iter().take(10).map(|id| {
+        let app = app.clone();
+        let path = format!("{}/{id}", zone_csrs(ZONE));
+        tokio::spawn(async move { app.delete(&path).await.status })
+    });
+    for delete in deletes {
+        assert_eq!(delete.await.expect("delete task"), StatusCode::OK);
+    }
+    let response = app.get(&format!("{}?per_page=50", zone_csrs(ZONE))).await;
+    assert_eq!(ids_of(response.assert_success(StatusCode::OK)).len(), 14);
+    assert_eq!(response.body["result_info"]["total_count"], 14);
+    assert_eq!(app.count_rows("custom_csrs").await, 14);
+    assert_eq!(app.count_rows("private_keys").await, 14);
 }
