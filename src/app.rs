@@ -75,9 +75,15 @@ impl AppState {
 }
 
 /// Hashes of the API tokens that may call the API.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct TokenSet {
     hashes: Vec<[u8; 32]>,
+}
+
+impl std::fmt::Debug for TokenSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TokenSet({} tokens)", self.hashes.len())
+    }
 }
 
 impl TokenSet {
