@@ -38,8 +38,19 @@ impl AppState {
     /// Connects to the database, unlocks the key store and loads the API tokens.
     /// Returns a freshly generated token when the database had none.
     pub async fn open(args: &ServeArgs) -> anyhow::Result<(Self, Option<NewToken>)> {
+        let key_source = master_key_source(args)?;
         let store = store::connect(&args.database_url).await?;
-        let master_key = resolve_master_key(args)?;
+        let master_key = match key_source {
+            KeySource::Given(key) => *key,
+            KeySource::File(path) => {
+                let sealed_keys_exist = store
+                    .get_setting(MASTER_KEY_CHECK)
+                    .await
+                    .context("cannot read the master key check from the database")?
+                    .is_some();
+                load_or_create_key_file(&path, !sealed_keys_exist)?
+            }
+        };
         let stored_check = store
             .get_or_insert_setting(MASTER_KEY_CHECK, &master_key.check_value())
             .await
@@ -129,21 +140,28 @@ async fn bootstrap_token(store: &dyn Store, args: &ServeArgs) -> anyhow::Result<
     Ok(Some(NewToken(token)))
 }
 
-fn resolve_master_key(args: &ServeArgs) -> anyhow::Result<MasterKey> {
+enum KeySource {
+    Given(Box<MasterKey>),
+    File(PathBuf),
+}
+
+/// Decides where the master key comes from before the database is touched, so a
+/// misconfiguration fails without connecting or migrating.
+fn master_key_source(args: &ServeArgs) -> anyhow::Result<KeySource> {
     if let Some(secret) = &args.master_key {
         return MasterKey::from_base64(secret.expose())
+            .map(|key| KeySource::Given(Box::new(key)))
             .context("EDGECERT_MASTER_KEY must be the base64 encoding of 32 random bytes");
     }
-    let path = match &args.master_key_file {
+    Ok(KeySource::File(match &args.master_key_file {
         Some(path) => path.clone(),
         None => default_key_file(&args.database_url)?,
-    };
-    load_or_create_key_file(&path)
+    }))
 }
 
 /// With SQLite the key file sits beside the database: `edgecert.db` → `edgecert.db.master-key`.
 fn default_key_file(database_url: &str) -> anyhow::Result<PathBuf> {
-    if !database_url.starts_with("sqlite:") {
+    if store::Backend::of_url(database_url)? != store::Backend::Sqlite {
         bail!(
             "set EDGECERT_MASTER_KEY (base64 of 32 random bytes, e.g. `openssl rand -base64 32`) \
              or EDGECERT_MASTER_KEY_FILE: with Postgres every edgecert instance must share one master key"
@@ -162,7 +180,9 @@ fn default_key_file(database_url: &str) -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(name))
 }
 
-fn load_or_create_key_file(path: &Path) -> anyhow::Result<MasterKey> {
+/// Reads the key file, creating it only when `may_create` (a database that already sealed keys
+/// under some master key must get that key back, not a fresh one).
+fn load_or_create_key_file(path: &Path, may_create: bool) -> anyhow::Result<MasterKey> {
     match std::fs::read_to_string(path) {
         Ok(text) => {
             let text = Zeroizing::new(text);
@@ -178,7 +198,12 @@ fn load_or_create_key_file(path: &Path) -> anyhow::Result<MasterKey> {
                 )
             })
         }
-        Err(error) if error.kind() == ErrorKind::NotFound => create_key_file(path),
+        Err(error) if error.kind() == ErrorKind::NotFound && may_create => create_key_file(path),
+        Err(error) if error.kind() == ErrorKind::NotFound => bail!(
+            "master key file {} is missing, but this database already holds keys sealed with a \
+             master key: restore the file from your backup or set EDGECERT_MASTER_KEY",
+            path.display()
+        ),
         Err(error) => {
             Err(error).with_context(|| format!("cannot read master key file {}", path.display()))
         }
@@ -196,7 +221,7 @@ fn create_key_file(path: &Path) -> anyhow::Result<MasterKey> {
         Ok(file) => file,
         // Another instance created it first: use theirs.
         Err(error) if error.kind() == ErrorKind::AlreadyExists => {
-            return load_or_create_key_file(path);
+            return load_or_create_key_file(path, false);
         }
         Err(error) => {
             return Err(error)
@@ -239,10 +264,15 @@ mod tests {
     fn key_file_is_created_private_and_reused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("k");
-        let first = load_or_create_key_file(&path).unwrap();
+        assert!(
+            load_or_create_key_file(&path, false).is_err(),
+            "not created unless allowed"
+        );
+        assert!(!path.exists());
+        let first = load_or_create_key_file(&path, true).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        let second = load_or_create_key_file(&path).unwrap();
+        let second = load_or_create_key_file(&path, false).unwrap();
         assert_eq!(first.check_value(), second.check_value());
     }
 }

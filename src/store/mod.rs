@@ -165,17 +165,33 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn token_hashes(&self) -> Result<Vec<[u8; 32]>, StoreError>;
     /// Records a token hash; returns false when it was already known.
     async fn insert_token(&self, hash: &[u8; 32], label: &str) -> Result<bool, StoreError>;
+    async fn get_setting(&self, name: &str) -> Result<Option<String>, StoreError>;
     /// Returns the value stored under `name`, storing `value` first if there was none.
     async fn get_or_insert_setting(&self, name: &str, value: &str) -> Result<String, StoreError>;
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    /// `postgres://`/`postgresql://` pick Postgres; `sqlite:` picks SQLite.
+    pub fn of_url(url: &str) -> Result<Self, ConnectError> {
+        match url.split_once(':').map(|(scheme, _)| scheme) {
+            Some("postgres" | "postgresql") => Ok(Backend::Postgres),
+            Some("sqlite") => Ok(Backend::Sqlite),
+            _ => Err(ConnectError::Scheme),
+        }
+    }
+}
+
 /// Connects to the database named by `url` and applies pending migrations.
-/// `postgres://`/`postgresql://` pick Postgres; `sqlite:` picks SQLite.
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>, ConnectError> {
-    match url.split_once(':').map(|(scheme, _)| scheme) {
-        Some("postgres" | "postgresql") => Ok(Arc::new(PostgresStore::connect(url).await?)),
-        Some("sqlite") => Ok(Arc::new(SqliteStore::connect(url).await?)),
-        _ => Err(ConnectError::Scheme),
+    match Backend::of_url(url)? {
+        Backend::Postgres => Ok(Arc::new(PostgresStore::connect(url).await?)),
+        Backend::Sqlite => Ok(Arc::new(SqliteStore::connect(url).await?)),
     }
 }
 

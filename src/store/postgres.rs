@@ -245,6 +245,15 @@ impl Store for PostgresStore {
         Ok(inserted == 1)
     }
 
+    async fn get_setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
     async fn get_or_insert_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
         sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(name)

@@ -308,6 +308,15 @@ impl Store for SqliteStore {
         Ok(inserted == 1)
     }
 
+    async fn get_setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
     async fn get_or_insert_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
         sqlx::query("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING")
             .bind(name)

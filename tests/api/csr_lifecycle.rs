@@ -117,7 +117,10 @@ async fn csrs_survive_a_restart(backend: Backend) {
     let (reopened, _) = AppState::open(&app.args).await.expect("reopens");
     let debug = format!("{reopened:?} {:?}", app.args);
     assert!(!debug.contains(crate::common::TOKEN), "{debug}");
-    assert!(!debug.contains(&crate::common::test_master_key()), "{debug}");
+    assert!(
+        !debug.contains(&crate::common::test_master_key()),
+        "{debug}"
+    );
     let record = reopened
         .store
         .get_csr(&Scope::Zone(ZONE.into()), id)

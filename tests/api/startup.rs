@@ -291,7 +291,9 @@ impl Server {
 #[track_caller]
 fn get(addr: SocketAddr, path: &str, authorization: Option<&str>) -> (u16, Value) {
     let mut stream = TcpStream::connect(addr).expect("connect to edgecert");
-    stream.set_read_timeout(Some(TIMEOUT)).expect("read timeout");
+    stream
+        .set_read_timeout(Some(TIMEOUT))
+        .expect("read timeout");
     let mut request = format!("GET {path} HTTP/1.1\r\nHost: edgecert\r\nConnection: close\r\n");
     if let Some(value) = authorization {
         request.push_str(&format!("Authorization: {value}\r\n"));
@@ -309,8 +311,8 @@ fn get(addr: SocketAddr, path: &str, authorization: Option<&str>) -> (u16, Value
         .and_then(|rest| rest.get(..3))
         .and_then(|code| code.parse().ok())
         .unwrap_or_else(|| panic!("no status line in {text:?}"));
-    let body = serde_json::from_str(body)
-        .unwrap_or_else(|e| panic!("body is not JSON ({e}): {text:?}"));
+    let body =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {text:?}"));
     (status, body)
 }
 
@@ -328,7 +330,10 @@ fn assert_token_works(addr: SocketAddr, token: &str) {
 fn assert_fails_to_start(command: Command, expected: &[&str]) -> String {
     let finished = Process::spawn(command).finish();
     let stderr = &finished.stderr;
-    assert!(!stderr.contains("panicked"), "a panic, not an error:\n{stderr}");
+    assert!(
+        !stderr.contains("panicked"),
+        "a panic, not an error:\n{stderr}"
+    );
     assert!(
         matches!(finished.status.code(), Some(code) if code != 0 && code != 101),
         "expected an error exit (not success, a panic or a signal), got {}; stderr:\n{stderr}",
@@ -339,7 +344,10 @@ fn assert_fails_to_start(command: Command, expected: &[&str]) -> String {
     let line = lines[0];
     assert!(line.starts_with("edgecert: "), "{line}");
     for needle in expected {
-        assert!(line.contains(needle), "{line:?} does not mention {needle:?}");
+        assert!(
+            line.contains(needle),
+            "{line:?} does not mention {needle:?}"
+        );
     }
     assert!(
         finished.stdout.trim().is_empty(),
@@ -364,7 +372,9 @@ fn database_files(dir: &Path) -> Vec<std::path::PathBuf> {
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|window| window == needle)
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
 }
 
 /// The token itself is in no database file, but its hash is: so the search does look in the
@@ -514,7 +524,10 @@ fn default_sqlite_files_are_private_to_the_owner() {
         .iter()
         .map(|file| {
             let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
-            (file.file_name().unwrap().to_string_lossy().into_owned(), mode)
+            (
+                file.file_name().unwrap().to_string_lossy().into_owned(),
+                mode,
+            )
         })
         .collect();
     // The database holds sealed private keys and token hashes; the key file unseals them.
@@ -585,4 +598,20 @@ fn help_exits_zero_and_lists_serve() {
         database_files(dir.path()).is_empty(),
         "--help created files"
     );
+}
+
+#[test]
+fn a_lost_key_file_is_reported_not_silently_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Server::start(edgecert(dir.path()));
+    first.stop();
+    let key_file = dir.path().join("edgecert.db.master-key");
+    std::fs::remove_file(&key_file).unwrap();
+
+    let message = assert_fails_to_start(
+        edgecert(dir.path()),
+        &["edgecert.db.master-key", "is missing"],
+    );
+    assert!(message.contains("restore"), "{message}");
+    assert!(!key_file.exists(), "no replacement key may be written");
 }
