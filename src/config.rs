@@ -62,6 +62,15 @@ pub struct ServeArgs {
     #[arg(long, env = "EDGECERT_STRICT", value_parser = BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
     pub strict: bool,
 
+    /// PEM file of extra root certificates that uploaded certificates may chain to (for
+    /// example a private or test CA such as Pebble's).
+    #[arg(long, env = "EDGECERT_TRUST_ROOTS")]
+    pub trust_roots: Option<PathBuf>,
+
+    /// Trust only the roots in EDGECERT_TRUST_ROOTS, not Mozilla's public roots.
+    #[arg(long, env = "EDGECERT_NO_PUBLIC_ROOTS", value_parser = BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
+    pub no_public_roots: bool,
+
     /// How many keys may be generated at once (default: one per CPU core).
     #[arg(long, env = "EDGECERT_KEYGEN_CONCURRENCY")]
     pub keygen_concurrency: Option<usize>,
@@ -82,6 +91,8 @@ impl ServeArgs {
             master_key_file: None,
             bootstrap_token: None,
             strict: false,
+            trust_roots: None,
+            no_public_roots: false,
             keygen_concurrency: None,
             log_format: LogFormat::Text,
         }
@@ -111,6 +122,8 @@ impl fmt::Debug for ServeArgs {
             .field("master_key_file", &self.master_key_file)
             .field("bootstrap_token", &self.bootstrap_token)
             .field("strict", &self.strict)
+            .field("trust_roots", &self.trust_roots)
+            .field("no_public_roots", &self.no_public_roots)
             .field("keygen_concurrency", &self.keygen_concurrency)
             .field("log_format", &self.log_format)
             .finish()
