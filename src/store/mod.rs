@@ -1,5 +1,6 @@
 //! Persistence: one `Store` trait, implemented for Postgres and SQLite and picked by URL scheme.
 
+mod certificates;
 mod postgres;
 mod sqlite;
 
@@ -12,6 +13,10 @@ use uuid::Uuid;
 
 use crate::pki::KeyType;
 
+pub use certificates::{
+    CertificateOptions, CertificateRecord, HostnameFilter, HostnameRecord, KeyRef, SslOptions,
+    StoredCertificate,
+};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -135,8 +140,15 @@ pub struct Page<T> {
 pub enum StoreError {
     #[error("not found")]
     NotFound,
-    #[error("conflict: {0}")]
-    Conflict(String),
+    /// A unique value (such as a hostname in a zone) already exists.
+    #[error("duplicate: {0}")]
+    Duplicate(String),
+    /// A delete was refused because other rows still reference the row.
+    #[error("still in use: {0}")]
+    InUse(String),
+    /// A write referenced a row that no longer exists (deleted concurrently).
+    #[error("referenced row is gone: {0}")]
+    ReferenceGone(String),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
     #[error(transparent)]
@@ -160,6 +172,56 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Deletes a CSR and destroys its private key in one transaction.
     async fn delete_csr(&self, scope: &Scope, id: Uuid) -> Result<(), StoreError>;
     async fn get_key(&self, key_id: Uuid) -> Result<StoredKey, StoreError>;
+
+    /// Stores a hostname and, for a customer-supplied key, that key, in one transaction.
+    /// A key or CSR deleted meanwhile gives `ReferenceGone`; a taken hostname `Duplicate`.
+    async fn insert_hostname(
+        &self,
+        record: &HostnameRecord,
+        new_key: Option<&StoredKey>,
+    ) -> Result<(), StoreError>;
+    /// Replaces a hostname's mutable fields; `replaced_key` (if owned and no longer used) is destroyed.
+    async fn update_hostname(
+        &self,
+        record: &HostnameRecord,
+        new_key: Option<&StoredKey>,
+        replaced_key: Option<KeyRef>,
+    ) -> Result<(), StoreError>;
+    async fn get_hostname(&self, zone_id: &str, id: Uuid) -> Result<HostnameRecord, StoreError>;
+    async fn list_hostnames(
+        &self,
+        zone_id: &str,
+        filter: &HostnameFilter,
+        page: PageRequest,
+    ) -> Result<Page<HostnameRecord>, StoreError>;
+    /// Deletes a hostname and any customer-supplied key it owned, in one transaction.
+    async fn delete_hostname(&self, zone_id: &str, id: Uuid) -> Result<(), StoreError>;
+
+    async fn insert_certificate(
+        &self,
+        record: &CertificateRecord,
+        new_key: Option<&StoredKey>,
+    ) -> Result<(), StoreError>;
+    async fn update_certificate(
+        &self,
+        record: &CertificateRecord,
+        new_key: Option<&StoredKey>,
+        replaced_key: KeyRef,
+    ) -> Result<(), StoreError>;
+    async fn get_certificate(&self, zone_id: &str, id: Uuid)
+    -> Result<CertificateRecord, StoreError>;
+    async fn list_certificates(
+        &self,
+        zone_id: &str,
+        page: PageRequest,
+    ) -> Result<Page<CertificateRecord>, StoreError>;
+    async fn delete_certificate(&self, zone_id: &str, id: Uuid) -> Result<(), StoreError>;
+    /// Sets several priorities at once; `NotFound` (and no change) if any id is unknown.
+    async fn prioritize_certificates(
+        &self,
+        zone_id: &str,
+        priorities: &[(Uuid, i64)],
+    ) -> Result<(), StoreError>;
 
     /// SHA-256 hashes of every API token that may call the API.
     async fn token_hashes(&self) -> Result<Vec<[u8; 32]>, StoreError>;
@@ -211,16 +273,28 @@ pub enum ConnectError {
     },
 }
 
-/// Maps a unique or foreign-key violation to `Conflict`, anything else to `Database`.
-fn classify(error: sqlx::Error) -> StoreError {
+/// Maps constraint violations of an insert or update: a duplicate, or a reference to a row
+/// that a concurrent delete removed.
+fn on_write(error: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(db) = &error {
         use sqlx::error::ErrorKind;
         match db.kind() {
-            ErrorKind::UniqueViolation | ErrorKind::ForeignKeyViolation => {
-                return StoreError::Conflict(db.message().to_string());
+            ErrorKind::UniqueViolation => return StoreError::Duplicate(db.message().to_string()),
+            ErrorKind::ForeignKeyViolation => {
+                return StoreError::ReferenceGone(db.message().to_string());
             }
             _ => {}
         }
+    }
+    StoreError::Database(error)
+}
+
+/// Maps a foreign-key violation of a delete: the row is still referenced.
+fn on_delete(error: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &error
+        && db.kind() == sqlx::error::ErrorKind::ForeignKeyViolation
+    {
+        return StoreError::InUse(db.message().to_string());
     }
     StoreError::Database(error)
 }

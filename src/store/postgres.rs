@@ -8,9 +8,10 @@ use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use uuid::Uuid;
 
+use super::certificates::certificate_methods;
 use super::{
     ConnectError, CsrOrder, CsrRecord, Direction, Page, PageRequest, Scope, Store, StoreError,
-    StoredKey, classify, decode_sans, encode_sans, hash_array, parse_key_type,
+    StoredKey, on_delete, on_write, CertificateRecord, HostnameFilter, HostnameRecord, KeyRef, decode_sans, encode_sans, hash_array, parse_key_type,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -40,6 +41,14 @@ impl PostgresStore {
         &self.pool
     }
 }
+
+impl PostgresStore {
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+        Ok(self.pool.begin().await?)
+    }
+}
+
+certificate_methods!(PostgresStore, PgRow);
 
 fn csr_from_row(row: &PgRow) -> Result<CsrRecord, StoreError> {
     Ok(CsrRecord {
@@ -89,7 +98,7 @@ impl Store for PostgresStore {
         .bind(&key.spki_sha256[..])
         .execute(&mut *tx)
         .await
-        .map_err(classify)?;
+        .map_err(on_write)?;
         sqlx::query(
             "INSERT INTO custom_csrs (id, scope_kind, scope_id, account_tag, name, description, \
              country, state, locality, organization, organizational_unit, common_name, sans, \
@@ -115,7 +124,7 @@ impl Store for PostgresStore {
         .bind(csr.created_at)
         .execute(&mut *tx)
         .await
-        .map_err(classify)?;
+        .map_err(on_write)?;
         // Last, so concurrent creates in one zone hold the counter row only until commit.
         sqlx::query(
             "INSERT INTO custom_csr_counts (scope_kind, scope_id, csr_count) VALUES ($1, $2, 1) \
@@ -190,13 +199,14 @@ impl Store for PostgresStore {
         .bind(scope.kind())
         .bind(scope.id())
         .fetch_optional(&mut *tx)
-        .await?
+        .await
+        .map_err(on_delete)?
         .ok_or(StoreError::NotFound)?;
         sqlx::query("DELETE FROM private_keys WHERE id = $1")
             .bind(key_id)
             .execute(&mut *tx)
             .await
-            .map_err(classify)?;
+            .map_err(on_delete)?;
         sqlx::query(
             "UPDATE custom_csr_counts SET csr_count = csr_count - 1 \
              WHERE scope_kind = $1 AND scope_id = $2",
@@ -266,5 +276,84 @@ impl Store for PostgresStore {
                 .fetch_one(&self.pool)
                 .await?,
         )
+    }
+
+    async fn insert_hostname(
+        &self,
+        record: &HostnameRecord,
+        new_key: Option<&StoredKey>,
+    ) -> Result<(), StoreError> {
+        self.cert_insert_hostname(record, new_key).await
+    }
+
+    async fn update_hostname(
+        &self,
+        record: &HostnameRecord,
+        new_key: Option<&StoredKey>,
+        replaced_key: Option<KeyRef>,
+    ) -> Result<(), StoreError> {
+        self.cert_update_hostname(record, new_key, replaced_key).await
+    }
+
+    async fn get_hostname(&self, zone_id: &str, id: Uuid) -> Result<HostnameRecord, StoreError> {
+        self.cert_get_hostname(zone_id, id).await
+    }
+
+    async fn list_hostnames(
+        &self,
+        zone_id: &str,
+        filter: &HostnameFilter,
+        page: PageRequest,
+    ) -> Result<Page<HostnameRecord>, StoreError> {
+        self.cert_list_hostnames(zone_id, filter, page).await
+    }
+
+    async fn delete_hostname(&self, zone_id: &str, id: Uuid) -> Result<(), StoreError> {
+        self.cert_delete_hostname(zone_id, id).await
+    }
+
+    async fn insert_certificate(
+        &self,
+        record: &CertificateRecord,
+        new_key: Option<&StoredKey>,
+    ) -> Result<(), StoreError> {
+        self.cert_insert_certificate(record, new_key).await
+    }
+
+    async fn update_certificate(
+        &self,
+        record: &CertificateRecord,
+        new_key: Option<&StoredKey>,
+        replaced_key: KeyRef,
+    ) -> Result<(), StoreError> {
+        self.cert_update_certificate(record, new_key, replaced_key).await
+    }
+
+    async fn get_certificate(
+        &self,
+        zone_id: &str,
+        id: Uuid,
+    ) -> Result<CertificateRecord, StoreError> {
+        self.cert_get_certificate(zone_id, id).await
+    }
+
+    async fn list_certificates(
+        &self,
+        zone_id: &str,
+        page: PageRequest,
+    ) -> Result<Page<CertificateRecord>, StoreError> {
+        self.cert_list_certificates(zone_id, page).await
+    }
+
+    async fn delete_certificate(&self, zone_id: &str, id: Uuid) -> Result<(), StoreError> {
+        self.cert_delete_certificate(zone_id, id).await
+    }
+
+    async fn prioritize_certificates(
+        &self,
+        zone_id: &str,
+        priorities: &[(Uuid, i64)],
+    ) -> Result<(), StoreError> {
+        self.cert_prioritize(zone_id, priorities).await
     }
 }
