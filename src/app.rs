@@ -16,6 +16,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::config::ServeArgs;
+use crate::pki::certificate::TrustStore;
 use crate::pki::{KeyFactory, MasterKey};
 use crate::store::{self, Store};
 
@@ -28,6 +29,8 @@ pub struct AppState {
     pub master_key: Arc<MasterKey>,
     pub keys: KeyFactory,
     pub tokens: Arc<TokenSet>,
+    /// Roots that uploaded certificates must chain to; parsed once at start-up.
+    pub trust: Arc<TrustStore>,
     pub strict: bool,
 }
 
@@ -39,6 +42,7 @@ impl AppState {
     /// Returns a freshly generated token when the database had none.
     pub async fn open(args: &ServeArgs) -> anyhow::Result<(Self, Option<NewToken>)> {
         let key_source = master_key_source(args)?;
+        let trust = trust_store(args)?;
         let store = store::connect(&args.database_url).await?;
         let master_key = match key_source {
             KeySource::Given(key) => *key,
@@ -78,6 +82,7 @@ impl AppState {
                 master_key: Arc::new(master_key),
                 keys: KeyFactory::new(limit),
                 tokens: Arc::new(tokens),
+                trust: Arc::new(trust),
                 strict: args.strict,
             },
             new_token,
@@ -138,6 +143,26 @@ async fn bootstrap_token(store: &dyn Store, args: &ServeArgs) -> anyhow::Result<
         .await
         .context("cannot store the generated API token")?;
     Ok(Some(NewToken(token)))
+}
+
+fn trust_store(args: &ServeArgs) -> anyhow::Result<TrustStore> {
+    let extra = match &args.trust_roots {
+        Some(path) => Some(std::fs::read(path).with_context(|| {
+            format!("cannot read EDGECERT_TRUST_ROOTS file {}", path.display())
+        })?),
+        None => None,
+    };
+    if args.no_public_roots && extra.is_none() {
+        bail!(
+            "--no-public-roots needs EDGECERT_TRUST_ROOTS: otherwise no certificate could be trusted"
+        );
+    }
+    TrustStore::new(!args.no_public_roots, extra.as_deref()).with_context(|| {
+        match &args.trust_roots {
+            Some(path) => format!("EDGECERT_TRUST_ROOTS file {} is not usable", path.display()),
+            None => "cannot load the public trust roots".to_string(),
+        }
+    })
 }
 
 enum KeySource {

@@ -7,12 +7,12 @@ use axum::routing::get;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use super::envelope::{Envelope, ResultInfo};
 use super::error::{ApiError, ErrorDetail, code};
 use super::extract::{CsrId, JsonObject, QueryPairs};
+use super::rfc3339;
 use crate::app::AppState;
 use crate::pki::KeyType;
 use crate::pki::csr::{Subject, build_csr};
@@ -78,17 +78,18 @@ impl From<CsrRecord> for CsrView {
     }
 }
 
-fn rfc3339(at: OffsetDateTime) -> String {
-    at.format(&Rfc3339)
-        .unwrap_or_else(|_| at.unix_timestamp().to_string())
-}
-
 fn not_found(error: StoreError) -> ApiError {
     match error {
         StoreError::NotFound => ApiError::new(
             StatusCode::NOT_FOUND,
             code::CSR_NOT_FOUND,
             "Custom CSR not found: no CSR with this id exists in this zone or account.",
+        ),
+        StoreError::InUse(_) => ApiError::new(
+            StatusCode::CONFLICT,
+            code::CSR_IN_USE,
+            "This CSR's private key is used by a custom hostname or custom certificate; delete \
+             those (or replace their certificate) first, then delete the CSR.",
         ),
         other => other.into(),
     }

@@ -30,6 +30,48 @@ pub mod code {
     pub const CSR_KEY_TYPE: u32 = 1417;
     pub const CSR_ID_INVALID: u32 = 1418;
     pub const CSR_NOT_FOUND: u32 = 1419;
+    pub const CSR_IN_USE: u32 = 1420;
+
+    // Custom hostnames: the same numbers as CSRs can mean other things here.
+    pub const HOSTNAME_METADATA: u32 = 1401;
+    pub const HOSTNAME_DUPLICATE: u32 = 1406;
+    pub const HOSTNAME_INVALID: u32 = 1407;
+    pub const HOSTNAME_NON_ASCII: u32 = 1408;
+    pub const HOSTNAME_RESERVED_TLD: u32 = 1409;
+    pub const HOSTNAME_NO_PUBLIC_SUFFIX: u32 = 1410;
+    pub const HOSTNAME_EXAMPLE_DOMAIN: u32 = 1411;
+    pub const HOSTNAME_ORIGIN: u32 = 1415;
+    pub const HOSTNAME_CERT_UNPARSABLE: u32 = 1426;
+    pub const HOSTNAME_CERT_EMPTY: u32 = 1427;
+    pub const HOSTNAME_KEY_INVALID: u32 = 1428;
+    pub const HOSTNAME_KEY_MISMATCH: u32 = 1429;
+    pub const HOSTNAME_CSR_ID_INVALID: u32 = 1430;
+    pub const HOSTNAME_CSR_NOT_FOUND: u32 = 1431;
+    pub const HOSTNAME_SSL_METHOD: u32 = 1432;
+    pub const HOSTNAME_SSL_TYPE: u32 = 1433;
+    pub const HOSTNAME_SSL_ATTRIBUTE: u32 = 1434;
+    pub const HOSTNAME_ID_INVALID: u32 = 1435;
+    pub const HOSTNAME_NOT_FOUND: u32 = 1436;
+    pub const HOSTNAME_FILTER_CONFLICT: u32 = 1438;
+    pub const HOSTNAME_IMMUTABLE: u32 = 1439;
+    pub const HOSTNAME_CERT_UNTRUSTED: u32 = 1441;
+    pub const HOSTNAME_CERT_SEVERAL_LEAVES: u32 = 1444;
+    pub const HOSTNAME_CERT_NO_LEAF: u32 = 1445;
+    pub const HOSTNAME_NOT_COVERED: u32 = 1446;
+    pub const HOSTNAME_CERT_SIGNATURE: u32 = 1447;
+    pub const HOSTNAME_BUNDLE_METHOD: u32 = 1449;
+
+    // Custom certificates. 1001 and 1003 are edgecert's choice: the API documents no code
+    // for a malformed or unknown certificate id.
+    pub const CERT_ID_INVALID: u32 = 1001;
+    pub const CERT_INVALID: u32 = 1002;
+    pub const CERT_NOT_FOUND: u32 = 1003;
+    pub const CERT_EXPIRES_SOON: u32 = 1206;
+    pub const CERT_PARAMETERS: u32 = 2001;
+    pub const CERT_UNTRUSTED: u32 = 2100;
+    pub const CERT_NO_LEAF: u32 = 2101;
+    pub const CERT_KEY_INVALID: u32 = 2106;
+    pub const CERT_KEY_MISMATCH: u32 = 2200;
     pub const INTERNAL: u32 = 1500;
     pub const INVALID_REQUEST_PARAMETERS: u32 = 6008;
     pub const NO_ROUTE: u32 = 7000;

@@ -48,7 +48,8 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
     }
 }
 
-async fn path_param(parts: &mut Parts, name: &str) -> Result<Option<String>, ApiError> {
+/// A raw path parameter by name, if the route has it.
+pub async fn path_param(parts: &mut Parts, name: &str) -> Result<Option<String>, ApiError> {
     let params = RawPathParams::from_request_parts(parts, &())
         .await
         .map_err(|rejection| ApiError::internal(format_args!("path parameters: {rejection}")))?;

@@ -1,10 +1,13 @@
 //! The HTTP edge: router, layers, envelope, errors and one module per resource.
 
 mod auth;
+mod custom_certificates;
 mod custom_csrs;
+mod custom_hostnames;
 pub mod envelope;
 pub mod error;
 pub mod extract;
+mod uploads;
 
 use axum::extract::{OriginalUri, Request};
 use axum::http::StatusCode;
@@ -24,6 +27,8 @@ const BODY_LIMIT: usize = 256 * 1024;
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(custom_csrs::routes())
+        .merge(custom_hostnames::routes())
+        .merge(custom_certificates::routes())
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -43,6 +48,12 @@ pub fn router(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .with_state(state)
+}
+
+/// RFC 3339 in UTC with a `Z`, as the API and the SDKs' datetime parsing expect.
+fn rfc3339(at: time::OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| at.unix_timestamp().to_string())
 }
 
 async fn no_route(request: Request) -> Response {

@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 use super::PkiError;
+use super::certificate::pem;
 
 const NONCE_LEN: usize = 12;
 
@@ -37,9 +38,39 @@ impl KeyType {
         }
     }
 
+    /// Every key type a stored key can have, generated or imported.
+    pub const STORED: [KeyType; 2] = [KeyType::Rsa2048, KeyType::P256v1];
+
+    /// Parses a wire name from a CSR request: only the types a CSR can be generated with.
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|kt| kt.as_str() == name)
     }
+
+    /// Parses a key type read back from the database, which also holds imported keys.
+    pub fn from_stored(name: &str) -> Option<Self> {
+        Self::STORED.into_iter().find(|kt| kt.as_str() == name)
+    }
+}
+
+/// RSA sizes an imported key may have, with the key type each is stored as.
+const IMPORTABLE_RSA: &[(u32, KeyType)] = &[(2048, KeyType::Rsa2048)];
+
+const RSA_OID: &str = "1.2.840.113549.1.1.1";
+const EC_PUBLIC_KEY_OID: &str = "1.2.840.10045.2.1";
+const P256_OID: &str = "1.2.840.10045.3.1.7";
+
+/// A refused import: `problem` says what is wrong, the rest what would be accepted.
+fn unsupported_key(problem: impl fmt::Display) -> PkiError {
+    let sizes: Vec<String> = IMPORTABLE_RSA
+        .iter()
+        .map(|(bits, _)| bits.to_string())
+        .collect();
+    PkiError::UnsupportedKey(format!(
+        "{problem}. Accepted: one unencrypted PEM private key, RSA ({} bits) or ECDSA P-256, \
+         as PKCS#8 (BEGIN PRIVATE KEY), PKCS#1 (BEGIN RSA PRIVATE KEY) or SEC1 \
+         (BEGIN EC PRIVATE KEY).",
+        sizes.join(", ")
+    ))
 }
 
 impl fmt::Display for KeyType {
@@ -95,6 +126,129 @@ impl PrivateKey {
         };
         Ok(Self {
             key_type,
+            pkcs8_der: Zeroizing::new(pkcs8.as_bytes().to_vec()),
+            spki_der: spki.into_vec(),
+        })
+    }
+
+    /// Imports a customer's private key from PEM text as received in JSON (literal `\\n` escapes
+    /// and CRLF tolerated). The key is re-encoded exactly as a generated key of the same type,
+    /// so the rest of edgecert cannot tell the two apart. Encrypted keys are refused: there is
+    /// no passphrase to open them with.
+    pub fn from_pem(text: &str) -> Result<Self, PkiError> {
+        let blocks = pem::blocks(text).map_err(|e| match e {
+            pem::PemError::Empty => unsupported_key("The private key is empty"),
+            other => unsupported_key(format_args!("The private key is not valid PEM: {other}")),
+        })?;
+        // openssl writes the curve as an EC PARAMETERS block before a SEC1 key; it adds nothing
+        // the key does not say itself.
+        let keys: Vec<&pem::Block> = blocks
+            .iter()
+            .filter(|b| b.label != "EC PARAMETERS")
+            .collect();
+        let block = match keys.as_slice() {
+            [one] => *one,
+            [] => return Err(unsupported_key("No private key block was found")),
+            several => {
+                return Err(unsupported_key(format_args!(
+                    "Found {} PEM blocks where one private key was expected",
+                    several.len()
+                )));
+            }
+        };
+        if block.label == "ENCRYPTED PRIVATE KEY"
+            || block.headers.iter().any(|h| h.contains("ENCRYPTED"))
+        {
+            return Err(unsupported_key(
+                "The private key is encrypted; remove its passphrase first",
+            ));
+        }
+        match block.label.as_str() {
+            "PRIVATE KEY" => Self::from_pkcs8(&block.der),
+            "RSA PRIVATE KEY" => {
+                use rsa::pkcs1::DecodeRsaPrivateKey as _;
+                let key = rsa::PrivateKey::from_pkcs1_der(&block.der).map_err(|e| {
+                    unsupported_key(format_args!("The RSA key cannot be read ({e})"))
+                })?;
+                Self::from_rsa(&key)
+            }
+            "EC PRIVATE KEY" => {
+                let key = p256::SecretKey::from_sec1_der(&block.der)
+                    .map_err(|_| unsupported_key("The EC key cannot be read as a P-256 key"))?;
+                Self::from_p256(&key)
+            }
+            other => Err(unsupported_key(format_args!(
+                "A {other} block is not a private key"
+            ))),
+        }
+    }
+
+    fn from_pkcs8(der: &[u8]) -> Result<Self, PkiError> {
+        use rsa::pkcs8::DecodePrivateKey as _;
+
+        let info = rsa::pkcs8::PrivateKeyInfoRef::try_from(der)
+            .map_err(|e| unsupported_key(format_args!("The PKCS#8 key cannot be read ({e})")))?;
+        match info.algorithm.oid.to_string().as_str() {
+            RSA_OID => {
+                let key = rsa::PrivateKey::from_pkcs8_der(der).map_err(|e| {
+                    unsupported_key(format_args!("The RSA key cannot be read ({e})"))
+                })?;
+                Self::from_rsa(&key)
+            }
+            EC_PUBLIC_KEY_OID => {
+                let curve = info.algorithm.parameters_oid().map(|oid| oid.to_string());
+                if curve.as_deref() != Ok(P256_OID) {
+                    return Err(unsupported_key(format_args!(
+                        "The EC key uses curve {}, not P-256",
+                        curve.unwrap_or_else(|_| "(unnamed)".into())
+                    )));
+                }
+                let key = p256::SecretKey::from_pkcs8_der(der).map_err(|e| {
+                    unsupported_key(format_args!("The P-256 key cannot be read ({e})"))
+                })?;
+                Self::from_p256(&key)
+            }
+            other => Err(unsupported_key(format_args!(
+                "Keys of algorithm {other} are not supported"
+            ))),
+        }
+    }
+
+    /// Decoding has already checked the key's numbers (p * q = n, d inverts e), so only the
+    /// size remains to check.
+    fn from_rsa(key: &rsa::PrivateKey) -> Result<Self, PkiError> {
+        use rsa::traits::PublicKeyParts as _;
+
+        let bits = key.n().bit_width_vartime();
+        let key_type = IMPORTABLE_RSA
+            .iter()
+            .find(|(size, _)| *size == bits)
+            .map(|(_, key_type)| *key_type)
+            .ok_or_else(|| unsupported_key(format_args!("The RSA key has {bits} bits")))?;
+        let pkcs8 = key
+            .to_pkcs8_der()
+            .map_err(|e| unsupported_key(format_args!("The RSA key cannot be encoded ({e})")))?;
+        let spki = key
+            .to_public_key()
+            .to_public_key_der()
+            .map_err(|e| unsupported_key(format_args!("The RSA key cannot be encoded ({e})")))?;
+        Ok(Self {
+            key_type,
+            pkcs8_der: Zeroizing::new(pkcs8.as_bytes().to_vec()),
+            spki_der: spki.into_vec(),
+        })
+    }
+
+    fn from_p256(key: &p256::SecretKey) -> Result<Self, PkiError> {
+        let pkcs8 = key
+            .to_pkcs8_der()
+            .map_err(|e| unsupported_key(format_args!("The P-256 key cannot be encoded ({e})")))?;
+        let spki = key
+            .public_key()
+            .to_public_key_der()
+            .map_err(|e| unsupported_key(format_args!("The P-256 key cannot be encoded ({e})")))?;
+        Ok(Self {
+            key_type: KeyType::P256v1,
             pkcs8_der: Zeroizing::new(pkcs8.as_bytes().to_vec()),
             spki_der: spki.into_vec(),
         })
@@ -357,6 +511,227 @@ mod tests {
         assert_eq!(peak.load(Ordering::SeqCst), 2, "limit respected and used");
         // Three rounds of 60 ms of blocking work: a runtime blocked by them would barely tick.
         assert!(ticks >= 10, "the runtime stalled: only {ticks} ticks");
+    }
+
+    fn pem_of(label: &str, der: &[u8]) -> String {
+        let body = BASE64.encode(der);
+        let lines: Vec<&str> = body
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+            lines.join("\n")
+        )
+    }
+
+    fn import_error(pem: &str) -> String {
+        match PrivateKey::from_pem(pem) {
+            Err(PkiError::UnsupportedKey(message)) => {
+                assert!(message.contains("Accepted: "), "{message}");
+                message
+            }
+            other => panic!("expected UnsupportedKey, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn imported_keys_match_generated_ones_in_every_encoding() {
+        use rsa::pkcs1::EncodeRsaPrivateKey as _;
+        use rsa::pkcs8::DecodePrivateKey as _;
+
+        let rsa_key = PrivateKey::generate(KeyType::Rsa2048).unwrap();
+        let inner = rsa::PrivateKey::from_pkcs8_der(rsa_key.pkcs8_der()).unwrap();
+        let pkcs1 = inner.to_pkcs1_der().unwrap();
+        let p256_key = PrivateKey::generate(KeyType::P256v1).unwrap();
+        let secret = p256::SecretKey::from_pkcs8_der(p256_key.pkcs8_der()).unwrap();
+        let sec1 = secret.to_sec1_der().unwrap();
+
+        let cases = [
+            (&rsa_key, pem_of("PRIVATE KEY", rsa_key.pkcs8_der())),
+            (&rsa_key, pem_of("RSA PRIVATE KEY", pkcs1.as_bytes())),
+            (&p256_key, pem_of("PRIVATE KEY", p256_key.pkcs8_der())),
+            (&p256_key, pem_of("EC PRIVATE KEY", &sec1)),
+            // openssl ecparam -genkey writes the curve first.
+            (
+                &p256_key,
+                format!(
+                    "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n{}",
+                    pem_of("EC PRIVATE KEY", &sec1)
+                ),
+            ),
+            // As JSON clients send it.
+            (
+                &p256_key,
+                pem_of("PRIVATE KEY", p256_key.pkcs8_der()).replace('\n', "\\n"),
+            ),
+            (
+                &rsa_key,
+                pem_of("RSA PRIVATE KEY", pkcs1.as_bytes()).replace('\n', "\r\n"),
+            ),
+        ];
+        for (original, pem) in cases {
+            let imported = PrivateKey::from_pem(&pem).unwrap_or_else(|e| panic!("{e}: {pem}"));
+            assert_eq!(imported.key_type(), original.key_type());
+            assert_eq!(imported.pkcs8_der(), original.pkcs8_der(), "{pem}");
+            assert_eq!(imported.spki_der(), original.spki_der());
+        }
+    }
+
+    /// Keys written by openssl, an independent implementation, in each format it offers; the
+    /// public key edgecert derives must equal the one openssl derives.
+    #[test]
+    fn keys_written_by_openssl_import_with_the_same_public_key() {
+        use std::process::Command;
+
+        let dir = tempfile::tempdir().unwrap();
+        let openssl = |args: &[&str]| {
+            let output = Command::new("openssl")
+                .current_dir(dir.path())
+                .args(args)
+                .output()
+                .expect("the openssl CLI is installed");
+            assert!(
+                output.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            output.stdout
+        };
+        let generators: [&[&str]; 3] = [
+            &[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+                "-out",
+                "key.pem",
+            ],
+            &[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-out",
+                "key.pem",
+            ],
+            &[
+                "ecparam",
+                "-name",
+                "prime256v1",
+                "-genkey",
+                "-out",
+                "key.pem",
+            ],
+        ];
+        for generate in generators {
+            openssl(generate);
+            let spki = openssl(&["pkey", "-in", "key.pem", "-pubout", "-outform", "DER"]);
+            let pkcs8 = std::fs::read_to_string(dir.path().join("key.pem")).unwrap();
+            assert_eq!(
+                PrivateKey::from_pem(&pkcs8).unwrap().spki_der(),
+                spki.as_slice(),
+                "{generate:?}"
+            );
+            if generate[0] == "genpkey" && generate[2] == "RSA" {
+                openssl(&[
+                    "pkey",
+                    "-in",
+                    "key.pem",
+                    "-traditional",
+                    "-out",
+                    "legacy.pem",
+                ]);
+            } else {
+                openssl(&["ec", "-in", "key.pem", "-out", "legacy.pem"]);
+            }
+            let legacy = std::fs::read_to_string(dir.path().join("legacy.pem")).unwrap();
+            assert!(
+                legacy.contains(" PRIVATE KEY-----") && !legacy.contains("BEGIN PRIVATE KEY"),
+                "{legacy}"
+            );
+            assert_eq!(
+                PrivateKey::from_pem(&legacy).unwrap().spki_der(),
+                spki.as_slice()
+            );
+
+            openssl(&[
+                "pkcs8",
+                "-topk8",
+                "-in",
+                "key.pem",
+                "-passout",
+                "pass:secret",
+                "-out",
+                "encrypted.pem",
+            ]);
+            let encrypted = std::fs::read_to_string(dir.path().join("encrypted.pem")).unwrap();
+            assert!(import_error(&encrypted).contains("is encrypted"));
+        }
+    }
+
+    #[test]
+    fn unusable_keys_are_refused_with_what_is_accepted() {
+        assert!(import_error("").contains("empty"));
+        assert!(import_error("\\n  ").contains("empty"));
+        assert!(import_error("not a key").contains("not valid PEM"));
+        assert!(
+            import_error(&pem_of("CERTIFICATE", b"x"))
+                .contains("CERTIFICATE block is not a private key")
+        );
+        let p256 = PrivateKey::generate(KeyType::P256v1).unwrap();
+        let one = pem_of("PRIVATE KEY", p256.pkcs8_der());
+        assert!(import_error(&format!("{one}{one}")).contains("Found 2 PEM blocks"));
+        assert!(import_error(&pem_of("ENCRYPTED PRIVATE KEY", b"opaque")).contains("is encrypted"));
+        let legacy_encrypted = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n\
+             DEK-Info: AES-128-CBC,00112233445566778899AABBCCDDEEFF\n\nAAAA\n\
+             -----END RSA PRIVATE KEY-----\n";
+        assert!(import_error(legacy_encrypted).contains("is encrypted"));
+        assert!(import_error(&pem_of("PRIVATE KEY", b"\x30\x00")).contains("cannot be read"));
+
+        let p384 = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
+        assert!(import_error(&p384.serialize_pem()).contains("1.3.132.0.34, not P-256"));
+        let ed25519 = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        assert!(import_error(&ed25519.serialize_pem()).contains("1.3.101.112"));
+
+        // A PKCS#1 key whose modulus no longer equals p * q.
+        let rsa_key = PrivateKey::generate(KeyType::Rsa2048).unwrap();
+        let mut pkcs1 = {
+            use rsa::pkcs1::EncodeRsaPrivateKey as _;
+            use rsa::pkcs8::DecodePrivateKey as _;
+            rsa::PrivateKey::from_pkcs8_der(rsa_key.pkcs8_der())
+                .unwrap()
+                .to_pkcs1_der()
+                .unwrap()
+                .as_bytes()
+                .to_vec()
+        };
+        // SEQUENCE header (4), version (3), modulus header (4) and its leading zero, then 10 bytes in.
+        pkcs1[4 + 3 + 5 + 10] ^= 0x01;
+        let message = import_error(&pem_of("RSA PRIVATE KEY", &pkcs1));
+        assert!(message.contains("RSA key"), "{message}");
+
+        let small = rsa::PrivateKey::new(&mut rand::rng(), 1024).unwrap();
+        let small_pem = pem_of("PRIVATE KEY", small.to_pkcs8_der().unwrap().as_bytes());
+        let message = import_error(&small_pem);
+        assert!(
+            message.contains("has 1024 bits") && message.contains("2048"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn stored_key_types_include_every_csr_key_type() {
+        for key_type in KeyType::ALL {
+            assert_eq!(KeyType::from_stored(key_type.as_str()), Some(key_type));
+        }
+        for key_type in KeyType::STORED {
+            assert_eq!(KeyType::from_stored(key_type.as_str()), Some(key_type));
+        }
+        assert_eq!(KeyType::from_stored("rsa1024"), None);
     }
 
     #[test]

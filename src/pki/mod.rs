@@ -1,5 +1,6 @@
 //! Key generation, encryption at rest and CSR construction. Free of HTTP concerns.
 
+pub mod certificate;
 pub mod csr;
 pub mod keys;
 pub mod names;
@@ -21,4 +22,10 @@ pub enum PkiError {
     MasterKey(String),
     #[error("key generation task stopped unexpectedly")]
     TaskAborted,
+    /// An uploaded private key edgecert cannot use; the text says why and what is accepted.
+    #[error("{0}")]
+    UnsupportedKey(String),
+    /// The extra trusted roots could not be loaded.
+    #[error("invalid trusted roots: {0}")]
+    TrustStore(String),
 }

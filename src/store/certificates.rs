@@ -121,8 +121,26 @@ pub(super) const CERTIFICATE_COLUMNS: &str = "id, zone_id, key_id, key_owned, cu
 /// Generates the certificate-related methods of a store type as inherent `cert_*` methods;
 /// the `Store` impls delegate to them. `$begin_write` starts a write transaction.
 macro_rules! certificate_methods {
-    ($store:ty, $row:ty) => {
+    ($store:ty, $row:ty, $lock_csr:expr) => {
         impl $store {
+            /// Takes the CSR's row lock before the foreign-key checks take the key's, the same
+            /// order a CSR delete locks them in, so an upload racing a delete cannot deadlock.
+            /// `None` where the backend serialises write transactions anyway.
+            async fn cert_lock_csr<'c>(
+                tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
+                csr_id: Option<uuid::Uuid>,
+            ) -> Result<(), super::StoreError> {
+                let (Some(csr_id), Some(sql)) = (csr_id, $lock_csr) else {
+                    return Ok(());
+                };
+                sqlx::query(sql)
+                    .bind(csr_id)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .map(|_| ())
+                    .ok_or_else(|| super::StoreError::ReferenceGone("custom CSR".into()))
+            }
+
             fn hostname_from_row(row: &$row) -> Result<super::HostnameRecord, super::StoreError> {
                 let key_id: Option<uuid::Uuid> = row.try_get("key_id")?;
                 let certificate: Option<String> = row.try_get("certificate")?;
@@ -207,6 +225,7 @@ macro_rules! certificate_methods {
                 new_key: Option<&super::StoredKey>,
             ) -> Result<(), super::StoreError> {
                 let mut tx = self.begin_write().await?;
+                Self::cert_lock_csr(&mut tx, record.custom_csr_id).await?;
                 if let Some(key) = new_key {
                     Self::cert_insert_key(&mut tx, key).await?;
                 }
@@ -242,6 +261,7 @@ macro_rules! certificate_methods {
                 replaced_key: Option<super::KeyRef>,
             ) -> Result<(), super::StoreError> {
                 let mut tx = self.begin_write().await?;
+                Self::cert_lock_csr(&mut tx, record.custom_csr_id).await?;
                 if let Some(key) = new_key {
                     Self::cert_insert_key(&mut tx, key).await?;
                 }
@@ -356,6 +376,7 @@ macro_rules! certificate_methods {
                 new_key: Option<&super::StoredKey>,
             ) -> Result<(), super::StoreError> {
                 let mut tx = self.begin_write().await?;
+                Self::cert_lock_csr(&mut tx, record.custom_csr_id).await?;
                 if let Some(key) = new_key {
                     Self::cert_insert_key(&mut tx, key).await?;
                 }
@@ -387,6 +408,7 @@ macro_rules! certificate_methods {
                 replaced_key: super::KeyRef,
             ) -> Result<(), super::StoreError> {
                 let mut tx = self.begin_write().await?;
+                Self::cert_lock_csr(&mut tx, record.custom_csr_id).await?;
                 if let Some(key) = new_key {
                     Self::cert_insert_key(&mut tx, key).await?;
                 }

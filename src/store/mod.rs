@@ -208,8 +208,11 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         new_key: Option<&StoredKey>,
         replaced_key: KeyRef,
     ) -> Result<(), StoreError>;
-    async fn get_certificate(&self, zone_id: &str, id: Uuid)
-    -> Result<CertificateRecord, StoreError>;
+    async fn get_certificate(
+        &self,
+        zone_id: &str,
+        id: Uuid,
+    ) -> Result<CertificateRecord, StoreError>;
     async fn list_certificates(
         &self,
         zone_id: &str,

@@ -10,8 +10,9 @@ use uuid::Uuid;
 
 use super::certificates::certificate_methods;
 use super::{
-    ConnectError, CsrOrder, CsrRecord, Direction, Page, PageRequest, Scope, Store, StoreError,
-    StoredKey, on_delete, on_write, CertificateRecord, HostnameFilter, HostnameRecord, KeyRef, decode_sans, encode_sans, hash_array, parse_key_type,
+    CertificateRecord, ConnectError, CsrOrder, CsrRecord, Direction, HostnameFilter,
+    HostnameRecord, KeyRef, Page, PageRequest, Scope, Store, StoreError, StoredKey, decode_sans,
+    encode_sans, hash_array, on_delete, on_write, parse_key_type,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -48,7 +49,11 @@ impl PostgresStore {
     }
 }
 
-certificate_methods!(PostgresStore, PgRow);
+certificate_methods!(
+    PostgresStore,
+    PgRow,
+    Some("SELECT id FROM custom_csrs WHERE id = $1 FOR KEY SHARE")
+);
 
 fn csr_from_row(row: &PgRow) -> Result<CsrRecord, StoreError> {
     Ok(CsrRecord {
@@ -292,7 +297,8 @@ impl Store for PostgresStore {
         new_key: Option<&StoredKey>,
         replaced_key: Option<KeyRef>,
     ) -> Result<(), StoreError> {
-        self.cert_update_hostname(record, new_key, replaced_key).await
+        self.cert_update_hostname(record, new_key, replaced_key)
+            .await
     }
 
     async fn get_hostname(&self, zone_id: &str, id: Uuid) -> Result<HostnameRecord, StoreError> {
@@ -326,7 +332,8 @@ impl Store for PostgresStore {
         new_key: Option<&StoredKey>,
         replaced_key: KeyRef,
     ) -> Result<(), StoreError> {
-        self.cert_update_certificate(record, new_key, replaced_key).await
+        self.cert_update_certificate(record, new_key, replaced_key)
+            .await
     }
 
     async fn get_certificate(

@@ -14,8 +14,9 @@ use uuid::Uuid;
 
 use super::certificates::{certificate_methods, from_micros, to_micros};
 use super::{
-    ConnectError, CsrOrder, CsrRecord, Direction, Page, PageRequest, Scope, Store, StoreError,
-    StoredKey, on_delete, on_write, CertificateRecord, HostnameFilter, HostnameRecord, KeyRef, decode_sans, encode_sans, hash_array, parse_key_type,
+    CertificateRecord, ConnectError, CsrOrder, CsrRecord, Direction, HostnameFilter,
+    HostnameRecord, KeyRef, Page, PageRequest, Scope, Store, StoreError, StoredKey, decode_sans,
+    encode_sans, hash_array, on_delete, on_write, parse_key_type,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -69,7 +70,7 @@ impl SqliteStore {
     }
 }
 
-certificate_methods!(SqliteStore, SqliteRow);
+certificate_methods!(SqliteStore, SqliteRow, None::<&'static str>);
 
 fn create_dir(dir: &Path) -> Result<(), ConnectError> {
     if dir.as_os_str().is_empty() || dir.exists() {
@@ -344,7 +345,8 @@ impl Store for SqliteStore {
         new_key: Option<&StoredKey>,
         replaced_key: Option<KeyRef>,
     ) -> Result<(), StoreError> {
-        self.cert_update_hostname(record, new_key, replaced_key).await
+        self.cert_update_hostname(record, new_key, replaced_key)
+            .await
     }
 
     async fn get_hostname(&self, zone_id: &str, id: Uuid) -> Result<HostnameRecord, StoreError> {
@@ -378,7 +380,8 @@ impl Store for SqliteStore {
         new_key: Option<&StoredKey>,
         replaced_key: KeyRef,
     ) -> Result<(), StoreError> {
-        self.cert_update_certificate(record, new_key, replaced_key).await
+        self.cert_update_certificate(record, new_key, replaced_key)
+            .await
     }
 
     async fn get_certificate(

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{HeaderMap, Method, Request, StatusCode};
 use edgecert::AppState;
 use edgecert::config::{Secret, ServeArgs};
 use edgecert::store::Store;
@@ -172,6 +172,7 @@ pub struct TestApp {
 /// A decoded answer.
 pub struct TestResponse {
     pub status: StatusCode,
+    pub headers: HeaderMap,
     pub body: Value,
 }
 
@@ -201,6 +202,17 @@ impl TestResponse {
             let message = error["message"].as_str().unwrap_or_default();
             assert!(message.len() > 10, "unhelpful message in {}", self.body);
         }
+    }
+
+    /// Asserts a 409 that tells the official SDKs not to retry.
+    #[track_caller]
+    pub fn assert_conflict(&self, code: u64) {
+        self.assert_error(StatusCode::CONFLICT, &[code]);
+        assert_eq!(
+            self.headers.get("x-should-retry").map(|v| v.as_bytes()),
+            Some(&b"false"[..]),
+            "a 409 must carry x-should-retry: false"
+        );
     }
 
     #[track_caller]
@@ -288,7 +300,11 @@ impl TestApp {
             Some("application/json"),
             "every answer is JSON"
         );
-        TestResponse { status, body }
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str) -> TestResponse {
@@ -301,6 +317,15 @@ impl TestApp {
 
     pub async fn post(&self, path: &str, body: &Value) -> TestResponse {
         self.call(Method::POST, path, Some(&body.to_string())).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> TestResponse {
+        self.call(Method::PATCH, path, Some(&body.to_string()))
+            .await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> TestResponse {
+        self.call(Method::PUT, path, Some(&body.to_string())).await
     }
 
     /// Creates a CSR in `ZONE` and returns its result object.
@@ -341,6 +366,14 @@ impl TestApp {
 
 pub fn zone_csrs(zone: &str) -> String {
     format!("/client/v4/zones/{zone}/custom_csrs")
+}
+
+pub fn zone_hostnames(zone: &str) -> String {
+    format!("/client/v4/zones/{zone}/custom_hostnames")
+}
+
+pub fn zone_certificates(zone: &str) -> String {
+    format!("/client/v4/zones/{zone}/custom_certificates")
 }
 
 pub fn account_csrs(account: &str) -> String {

@@ -1,10 +1,14 @@
 //! Integration tests: the real router over real databases. One binary, as compile time matters.
 
 mod common;
+mod testca;
 
+mod acme;
 mod auth;
+mod certificates;
 mod csr_create;
 mod csr_lifecycle;
 mod csr_list;
 mod csr_validation;
+mod hostnames;
 mod startup;
