@@ -24,6 +24,7 @@ on_both_backends!(
     hostname_and_ssl_settings_are_validated,
     list_get_and_delete_shape,
     deleting_a_csr_races_uploads_safely,
+    sha1_rsa_certificates_are_accepted,
 );
 
 fn pem_blocks(pem: &str) -> usize {
@@ -589,4 +590,19 @@ async fn deleting_a_csr_races_uploads_safely(backend: Backend) {
     assert_eq!(app.count_rows("custom_hostnames").await, uploads_won);
     assert_eq!(app.count_rows("custom_csrs").await, uploads_won);
     assert_eq!(app.count_rows("private_keys").await, uploads_won);
+}
+
+/// SHA-1/RSA is on the API's list of accepted signatures (MD5 is not, see above).
+async fn sha1_rsa_certificates_are_accepted(backend: Backend) {
+    let ca = TestCa::new_rsa();
+    let app = app_trusting(backend, &ca).await;
+    let (csr_id, csr_pem) = new_csr(&app, "rsa2048", &["legacy.example.com"]).await;
+    let response = app
+        .post(
+            &zone_hostnames(ZONE),
+            &upload_body("legacy.example.com", &csr_id, &ca.sign_csr_sha1(&csr_pem)),
+        )
+        .await;
+    let ssl = &response.assert_success(StatusCode::CREATED)["ssl"];
+    assert_eq!(ssl["signature"], "SHA1WithRSA");
 }
