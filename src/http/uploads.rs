@@ -104,13 +104,8 @@ pub async fn accept(
             (key, None, Some(csr_id), stored.spki_der)
         }
         KeySource::Supplied(pem) => {
-            let private_key = PrivateKey::from_pem(pem).map_err(|error| {
-                bad(
-                    codes.key_invalid,
-                    format!("The private key could not be used: {error}"),
-                    upload.key_field,
-                )
-            })?;
+            let private_key = PrivateKey::from_pem(pem)
+                .map_err(|error| bad(codes.key_invalid, error.to_string(), upload.key_field))?;
             let key_id = Uuid::new_v4();
             let stored = StoredKey {
                 id: key_id,

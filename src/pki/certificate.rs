@@ -24,6 +24,7 @@ const MIN_RSA_BITS: usize = 2048;
 
 /// Trust anchors: Mozilla's roots (webpki-roots) unless disabled, plus extra PEM roots.
 /// Built once at start-up; verification borrows it.
+#[derive(Clone)]
 pub struct TrustStore {
     anchors: Vec<TrustAnchor<'static>>,
     algorithms: Vec<&'static dyn SignatureVerificationAlgorithm>,
@@ -254,7 +255,7 @@ pub fn verify_upload(
         Err(pem::PemError::Empty) => return Err(CertProblem::Empty),
         Err(e) => return Err(CertProblem::Unparsable(e.to_string())),
     };
-    let mut ders: Vec<&[u8]> = Vec::with_capacity(blocks.len());
+    let mut members: Vec<Member<'_>> = Vec::with_capacity(blocks.len());
     for (index, block) in blocks.iter().enumerate() {
         let number = index + 1;
         if block.label != "CERTIFICATE" {
@@ -264,14 +265,11 @@ pub fn verify_upload(
             )));
         }
         // The same certificate pasted twice is harmless; counting it twice would report two leaves.
-        if !ders.contains(&block.der.as_slice()) {
-            ders.push(&block.der);
+        if members.iter().any(|m| m.der == block.der.as_slice()) {
+            continue;
         }
-    }
-    let mut members = Vec::with_capacity(ders.len());
-    for (index, der) in ders.iter().enumerate() {
-        members.push(parse_member(der).map_err(|detail| {
-            CertProblem::Unparsable(format!("certificate {} {detail}", index + 1))
+        members.push(parse_member(&block.der).map_err(|detail| {
+            CertProblem::Unparsable(format!("block {number} (CERTIFICATE) {detail}"))
         })?);
     }
 
@@ -1285,7 +1283,7 @@ mod tests {
         let bad_base64 = leaf.replacen("MI", "M!", 1);
         assert!(unparsable(&bad_base64).contains("not valid base64"));
         let not_x509 = "-----BEGIN CERTIFICATE-----\nMAMCAQA=\n-----END CERTIFICATE-----\n";
-        assert!(unparsable(not_x509).contains("certificate 1 is not a valid X.509"));
+        assert!(unparsable(not_x509).contains("block 1 (CERTIFICATE) is not a valid X.509"));
         let mismatched = leaf.replace("END CERTIFICATE", "END CERT");
         assert!(unparsable(&mismatched).contains("ends as CERT"));
 

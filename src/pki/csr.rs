@@ -51,7 +51,9 @@ pub fn build_csr(subject: &Subject, sans: &[String], key: &PrivateKey) -> Result
         .collect::<Result<_, _>>()?;
 
     let algorithm = match key.key_type() {
-        KeyType::Rsa2048 => &PKCS_RSA_SHA256,
+        KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096 | KeyType::Rsa8192 => {
+            &PKCS_RSA_SHA256
+        }
         KeyType::P256v1 => &PKCS_ECDSA_P256_SHA256,
     };
     let signer = KeyPair::from_pkcs8_der_and_sign_algo(&key.pkcs8_der().into(), algorithm)

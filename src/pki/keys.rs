@@ -19,13 +19,18 @@ use super::certificate::pem;
 
 const NONCE_LEN: usize = 12;
 
-/// The key algorithms a CSR can be generated with, named as on the wire.
+/// The key algorithms edgecert holds keys of, named as on the wire and in the database. A CSR
+/// can be generated with those in [`KeyType::ALL`]; the larger RSA sizes come only from
+/// imported customer keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum KeyType {
     /// The API's default when a request names no key type.
     #[default]
     Rsa2048,
     P256v1,
+    Rsa3072,
+    Rsa4096,
+    Rsa8192,
 }
 
 impl KeyType {
@@ -35,11 +40,31 @@ impl KeyType {
         match self {
             KeyType::Rsa2048 => "rsa2048",
             KeyType::P256v1 => "p256v1",
+            KeyType::Rsa3072 => "rsa3072",
+            KeyType::Rsa4096 => "rsa4096",
+            KeyType::Rsa8192 => "rsa8192",
+        }
+    }
+
+    /// The modulus size of an RSA key type; `None` for elliptic curves.
+    pub fn rsa_bits(self) -> Option<usize> {
+        match self {
+            KeyType::Rsa2048 => Some(2048),
+            KeyType::Rsa3072 => Some(3072),
+            KeyType::Rsa4096 => Some(4096),
+            KeyType::Rsa8192 => Some(8192),
+            KeyType::P256v1 => None,
         }
     }
 
     /// Every key type a stored key can have, generated or imported.
-    pub const STORED: [KeyType; 2] = [KeyType::Rsa2048, KeyType::P256v1];
+    pub const STORED: [KeyType; 5] = [
+        KeyType::Rsa2048,
+        KeyType::P256v1,
+        KeyType::Rsa3072,
+        KeyType::Rsa4096,
+        KeyType::Rsa8192,
+    ];
 
     /// Parses a wire name from a CSR request: only the types a CSR can be generated with.
     pub fn parse(name: &str) -> Option<Self> {
@@ -53,7 +78,12 @@ impl KeyType {
 }
 
 /// RSA sizes an imported key may have, with the key type each is stored as.
-const IMPORTABLE_RSA: &[(u32, KeyType)] = &[(2048, KeyType::Rsa2048)];
+const IMPORTABLE_RSA: &[(u32, KeyType)] = &[
+    (2048, KeyType::Rsa2048),
+    (3072, KeyType::Rsa3072),
+    (4096, KeyType::Rsa4096),
+    (8192, KeyType::Rsa8192),
+];
 
 const RSA_OID: &str = "1.2.840.113549.1.1.1";
 const EC_PUBLIC_KEY_OID: &str = "1.2.840.10045.2.1";
@@ -100,8 +130,9 @@ impl PrivateKey {
     pub fn generate(key_type: KeyType) -> Result<Self, PkiError> {
         let mut rng = rand::rng();
         let (pkcs8, spki) = match key_type {
-            KeyType::Rsa2048 => {
-                let key = rsa::PrivateKey::new(&mut rng, 2048)
+            KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096 | KeyType::Rsa8192 => {
+                let bits = key_type.rsa_bits().unwrap_or(2048);
+                let key = rsa::PrivateKey::new(&mut rng, bits)
                     .map_err(|e| PkiError::KeyGeneration(e.to_string()))?;
                 let pkcs8 = key
                     .to_pkcs8_der()
@@ -673,6 +704,41 @@ mod tests {
         }
     }
 
+    /// Larger RSA keys are imported under their own key type; sizes in between are refused.
+    #[test]
+    fn larger_rsa_keys_import_with_their_size() {
+        let dir = tempfile::tempdir().unwrap();
+        for (bits, expected) in [
+            ("3072", Some(KeyType::Rsa3072)),
+            ("4096", Some(KeyType::Rsa4096)),
+            ("2560", None),
+        ] {
+            let output = std::process::Command::new("openssl")
+                .current_dir(dir.path())
+                .args(["genpkey", "-algorithm", "RSA", "-pkeyopt"])
+                .arg(format!("rsa_keygen_bits:{bits}"))
+                .output()
+                .expect("the openssl CLI is installed");
+            assert!(output.status.success());
+            let pem = String::from_utf8(output.stdout).unwrap();
+            match expected {
+                Some(key_type) => {
+                    let key = PrivateKey::from_pem(&pem).unwrap();
+                    assert_eq!(key.key_type(), key_type);
+                    assert_eq!(
+                        key_type.rsa_bits().map(|b| b.to_string()).as_deref(),
+                        Some(bits)
+                    );
+                }
+                None => {
+                    let message = import_error(&pem);
+                    assert!(message.contains("has 2560 bits"), "{message}");
+                    assert!(message.contains("2048, 3072, 4096, 8192"), "{message}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn unusable_keys_are_refused_with_what_is_accepted() {
         assert!(import_error("").contains("empty"));
@@ -731,6 +797,7 @@ mod tests {
         for key_type in KeyType::STORED {
             assert_eq!(KeyType::from_stored(key_type.as_str()), Some(key_type));
         }
+        assert_eq!(KeyType::from_stored("rsa4096"), Some(KeyType::Rsa4096));
         assert_eq!(KeyType::from_stored("rsa1024"), None);
     }
 
@@ -740,5 +807,7 @@ mod tests {
         assert_eq!(KeyType::parse("p256v1"), Some(KeyType::P256v1));
         assert_eq!(KeyType::parse("RSA2048"), None);
         assert_eq!(KeyType::parse("rsa4096"), None);
+        assert_eq!(KeyType::parse("rsa3072"), None);
+        assert_eq!(KeyType::parse("rsa8192"), None);
     }
 }

@@ -303,7 +303,8 @@ fn on_delete(error: sqlx::Error) -> StoreError {
 }
 
 fn parse_key_type(name: &str) -> Result<KeyType, StoreError> {
-    KeyType::parse(name).ok_or_else(|| StoreError::Corrupt(format!("unknown key type {name:?}")))
+    KeyType::from_stored(name)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown key type {name:?}")))
 }
 
 fn decode_sans(json: &str) -> Result<Vec<String>, StoreError> {

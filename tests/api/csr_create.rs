@@ -374,6 +374,7 @@ async fn private_key_is_stored_encrypted_and_matches_the_csr(backend: Backend) {
         let pkcs8_marker: &[u8] = match key_type {
             KeyType::Rsa2048 => &[0x02, 0x01, 0x00, 0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48],
             KeyType::P256v1 => &[0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48],
+            other => unreachable!("{other} is not a CSR key type"),
         };
         assert!(
             !stored
