@@ -90,6 +90,29 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// What `/readyz` reports: the database answers, every migration of this build is applied,
+    /// and the master key still matches the one the stored keys are sealed with.
+    pub async fn readiness(&self) -> Vec<(&'static str, Result<(), String>)> {
+        let database = self.store.migration_status().await;
+        let migrations = match &database {
+            Ok((applied, known)) if applied == known => Ok(()),
+            Ok((applied, known)) => Err(format!("{applied} of {known} migrations applied")),
+            Err(_) => Err("unknown: database unreachable".to_string()),
+        };
+        let key_store = match self.store.get_setting(MASTER_KEY_CHECK).await {
+            Ok(Some(check)) if check == self.master_key.check_value() => Ok(()),
+            Ok(_) => Err("master key does not match the database".to_string()),
+            Err(_) => Err("unknown: database unreachable".to_string()),
+        };
+        vec![
+            ("database", database.map(|_| ()).map_err(|e| e.to_string())),
+            ("migrations", migrations),
+            ("key_store", key_store),
+        ]
+    }
+}
+
 /// Hashes of the API tokens that may call the API.
 #[derive(Default)]
 pub struct TokenSet {
@@ -143,6 +166,32 @@ async fn bootstrap_token(store: &dyn Store, args: &ServeArgs) -> anyhow::Result<
         .await
         .context("cannot store the generated API token")?;
     Ok(Some(NewToken(token)))
+}
+
+/// The checks `serve` makes before connecting, for `edgecert check-config`. Creates nothing.
+pub fn check_config(args: &ServeArgs) -> anyhow::Result<Vec<String>> {
+    let backend = store::Backend::of_url(&args.database_url)?;
+    let mut report = vec![format!(
+        "database: {:?} at {}",
+        backend,
+        crate::config::redact_url_password(&args.database_url)
+    )];
+    match master_key_source(args)? {
+        KeySource::Given(_) => report.push("master key: EDGECERT_MASTER_KEY (valid)".into()),
+        KeySource::File(path) if path.exists() => {
+            load_or_create_key_file(&path, false)?;
+            report.push(format!("master key: file {} (valid)", path.display()));
+        }
+        KeySource::File(path) => report.push(format!(
+            "master key: file {} does not exist yet; it is created at first start",
+            path.display()
+        )),
+    }
+    let trust = trust_store(args)?;
+    report.push(format!("trusted roots: {}", trust.len()));
+    report.push(format!("listen: {}", args.listen));
+    report.push(format!("strict: {}", args.strict));
+    Ok(report)
 }
 
 fn trust_store(args: &ServeArgs) -> anyhow::Result<TrustStore> {

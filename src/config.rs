@@ -30,6 +30,23 @@ impl Cli {
 pub enum Command {
     /// Serve the API (the default).
     Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(ServeArgs),
+    /// Validate the configuration (database URL, master key, trust roots) and exit.
+    CheckConfig(ServeArgs),
+    /// Exit 0 if the local server answers GET /readyz with 200 (for container healthchecks).
+    Probe(ProbeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProbeArgs {
+    /// The address edgecert listens on; an unspecified address (0.0.0.0) is probed on loopback.
+    #[arg(long, env = "EDGECERT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value_t = 5)]
+    pub timeout: u64,
 }
 
 #[derive(Clone, Args)]
@@ -75,6 +92,10 @@ pub struct ServeArgs {
     #[arg(long, env = "EDGECERT_KEYGEN_CONCURRENCY")]
     pub keygen_concurrency: Option<usize>,
 
+    /// Seconds to let in-flight requests finish after SIGTERM or SIGINT before exiting anyway.
+    #[arg(long, env = "EDGECERT_SHUTDOWN_GRACE", default_value_t = 30)]
+    pub shutdown_grace: u64,
+
     /// Log line format.
     #[arg(long, env = "EDGECERT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -94,6 +115,7 @@ impl ServeArgs {
             trust_roots: None,
             no_public_roots: false,
             keygen_concurrency: None,
+            shutdown_grace: 30,
             log_format: LogFormat::Text,
         }
     }
@@ -125,6 +147,7 @@ impl fmt::Debug for ServeArgs {
             .field("trust_roots", &self.trust_roots)
             .field("no_public_roots", &self.no_public_roots)
             .field("keygen_concurrency", &self.keygen_concurrency)
+            .field("shutdown_grace", &self.shutdown_grace)
             .field("log_format", &self.log_format)
             .finish()
     }

@@ -47,11 +47,86 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         strict = args.strict,
         "edgecert is serving the API under /client/v4"
     );
-    serve(listener, state, shutdown)
-        .await
-        .context("server error")?;
+    let grace = std::time::Duration::from_secs(args.shutdown_grace);
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = serve(listener, state, async move {
+        shutdown.await;
+        let _ = stopping_tx.send(());
+    });
+    // Draining waits for in-flight requests; the grace period bounds it, so a stuck client
+    // cannot keep the process from exiting. A request cut off here commits nothing: every
+    // write is one transaction.
+    let deadline = async move {
+        if stopping_rx.await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = server => result.context("server error")?,
+        () = deadline => tracing::warn!(grace_seconds = grace.as_secs(), "requests still in flight after the grace period; exiting anyway"),
+    }
     tracing::info!("edgecert stopped");
     Ok(())
+}
+
+/// `edgecert migrate`: apply pending migrations and exit.
+pub async fn migrate(args: &ServeArgs) -> anyhow::Result<()> {
+    let store = store::connect(&args.database_url).await?;
+    let (applied, known) = store.migration_status().await?;
+    println!(
+        "edgecert: {} is at migration {applied} of {known}",
+        config::redact_url_password(&args.database_url)
+    );
+    Ok(())
+}
+
+/// `edgecert check-config`: everything `serve` would check before touching the database.
+pub async fn check_config(args: &ServeArgs) -> anyhow::Result<()> {
+    let report = app::check_config(args)?;
+    println!("edgecert: configuration is valid");
+    for line in report {
+        println!("  {line}");
+    }
+    Ok(())
+}
+
+/// `edgecert probe`: exit 0 when `GET /readyz` on the local listener answers 200.
+pub async fn probe(args: &config::ProbeArgs) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut address = args.listen;
+    if address.ip().is_unspecified() {
+        address.set_ip(if address.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(address).await?;
+        stream
+            .write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await?;
+        Ok::<_, std::io::Error>(answer)
+    };
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(args.timeout), exchange)
+        .await
+        .with_context(|| format!("no answer from {address} within {} s", args.timeout))?
+        .with_context(|| format!("cannot reach edgecert at {address}"))?;
+    let status_line = String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    if status_line.split_whitespace().nth(1) == Some("200") {
+        Ok(())
+    } else {
+        anyhow::bail!("edgecert at {address} is not ready: {status_line}")
+    }
 }
 
 /// Installs the SIGINT and SIGTERM handlers now, so a signal that arrives as soon as the

@@ -8,8 +8,13 @@ use edgecert::config::{Cli, Command, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let Command::Serve(args) = Cli::parse().into_command();
-    init_tracing(args.log_format);
+    let command = Cli::parse().into_command();
+    init_tracing(match &command {
+        Command::Serve(args) | Command::Migrate(args) | Command::CheckConfig(args) => {
+            args.log_format
+        }
+        Command::Probe(_) => LogFormat::Text,
+    });
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -17,7 +22,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(edgecert::run(args)) {
+    let outcome = runtime.block_on(async {
+        match command {
+            Command::Serve(args) => edgecert::run(args).await,
+            Command::Migrate(args) => edgecert::migrate(&args).await,
+            Command::CheckConfig(args) => edgecert::check_config(&args).await,
+            Command::Probe(args) => edgecert::probe(&args).await,
+        }
+    });
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("edgecert: {error:#}");

@@ -36,6 +36,9 @@ pub fn router(state: AppState) -> Router {
         ));
     Router::new()
         .nest("/client/v4", api)
+        // Probes for orchestrators: no credentials, outside the Cloudflare API paths.
+        .route("/healthz", axum::routing::get(healthz))
+        .route("/readyz", axum::routing::get(readyz))
         .fallback(no_route)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(|_| {
@@ -54,6 +57,41 @@ pub fn router(state: AppState) -> Router {
 fn rfc3339(at: time::OffsetDateTime) -> String {
     at.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| at.unix_timestamp().to_string())
+}
+
+/// The process is up and serving requests.
+async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Ready for traffic: database reachable, migrations applied, key store usable. 503 otherwise,
+/// with each check's outcome (never a secret).
+async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let checks = state.readiness().await;
+    let ready = checks.iter().all(|(_, outcome)| outcome.is_ok());
+    let report: serde_json::Map<String, serde_json::Value> = checks
+        .into_iter()
+        .map(|(name, outcome)| {
+            let value = match outcome {
+                Ok(()) => serde_json::Value::from("ok"),
+                Err(problem) => {
+                    tracing::warn!(check = name, %problem, "readiness check failed");
+                    serde_json::Value::from(problem)
+                }
+            };
+            (name.to_string(), value)
+        })
+        .collect();
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({
+        "status": if ready { "ready" } else { "unavailable" },
+        "checks": report,
+    });
+    (status, axum::Json(body)).into_response()
 }
 
 async fn no_route(request: Request) -> Response {

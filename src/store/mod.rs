@@ -231,6 +231,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Records a token hash; returns false when it was already known.
     async fn insert_token(&self, hash: &[u8; 32], label: &str) -> Result<bool, StoreError>;
     async fn get_setting(&self, name: &str) -> Result<Option<String>, StoreError>;
+    /// Round-trips to the database and reports how many of this build's migrations are
+    /// applied, as (applied, known).
+    async fn migration_status(&self) -> Result<(usize, usize), StoreError>;
     /// Returns the value stored under `name`, storing `value` first if there was none.
     async fn get_or_insert_setting(&self, name: &str, value: &str) -> Result<String, StoreError>;
 }

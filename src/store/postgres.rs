@@ -260,6 +260,16 @@ impl Store for PostgresStore {
         Ok(inserted == 1)
     }
 
+    async fn migration_status(&self) -> Result<(usize, usize), StoreError> {
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await?;
+        let known: Vec<i64> = MIGRATOR.iter().map(|migration| migration.version).collect();
+        let done = known.iter().filter(|v| applied.contains(v)).count();
+        Ok((done, known.len()))
+    }
+
     async fn get_setting(&self, name: &str) -> Result<Option<String>, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
