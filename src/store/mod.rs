@@ -130,6 +130,13 @@ impl PageRequest {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    pub size: u32,
+    pub idle: usize,
+    pub max: u32,
+}
+
 #[derive(Debug, Clone)]
 pub struct Page<T> {
     pub items: Vec<T>,
@@ -231,6 +238,8 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Records a token hash; returns false when it was already known.
     async fn insert_token(&self, hash: &[u8; 32], label: &str) -> Result<bool, StoreError>;
     async fn get_setting(&self, name: &str) -> Result<Option<String>, StoreError>;
+    /// Connections the pool holds now, and how many of them are idle.
+    fn pool_stats(&self) -> PoolStats;
     /// Round-trips to the database and reports how many of this build's migrations are
     /// applied, as (applied, known).
     async fn migration_status(&self) -> Result<(usize, usize), StoreError>;

@@ -15,8 +15,8 @@ use uuid::Uuid;
 use super::certificates::{certificate_methods, from_micros, to_micros};
 use super::{
     CertificateRecord, ConnectError, CsrOrder, CsrRecord, Direction, HostnameFilter,
-    HostnameRecord, KeyRef, Page, PageRequest, Scope, Store, StoreError, StoredKey, decode_sans,
-    encode_sans, hash_array, on_delete, on_write, parse_key_type,
+    HostnameRecord, KeyRef, Page, PageRequest, PoolStats, Scope, Store, StoreError, StoredKey,
+    decode_sans, encode_sans, hash_array, on_delete, on_write, parse_key_type,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -306,6 +306,14 @@ impl Store for SqliteStore {
         .await?
         .rows_affected();
         Ok(inserted == 1)
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        PoolStats {
+            size: self.pool.size(),
+            idle: self.pool.num_idle(),
+            max: self.pool.options().get_max_connections(),
+        }
     }
 
     async fn migration_status(&self) -> Result<(usize, usize), StoreError> {
