@@ -334,6 +334,26 @@ impl TestApp {
         response.assert_success(StatusCode::CREATED).clone()
     }
 
+    /// Runs one statement directly in the database, behind edgecert's back.
+    pub async fn execute(&self, sql: &str) {
+        match self.db.backend() {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&self.db.url)
+                    .await
+                    .expect("open sqlite");
+                sqlx::query(sql).execute(&pool).await.expect("statement");
+                pool.close().await;
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.db.url)
+                    .await
+                    .expect("open postgres");
+                sqlx::query(sql).execute(&pool).await.expect("statement");
+                pool.close().await;
+            }
+        }
+    }
+
     /// Counts rows of a table directly in the database.
     pub async fn count_rows(&self, table: &str) -> i64 {
         let sql = format!("SELECT COUNT(*) FROM {table}");

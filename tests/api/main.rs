@@ -11,4 +11,5 @@ mod csr_lifecycle;
 mod csr_list;
 mod csr_validation;
 mod hostnames;
+mod operations;
 mod startup;

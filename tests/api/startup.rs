@@ -290,16 +290,49 @@ impl Server {
 /// `GET path` over a raw connection: the status code and the JSON body.
 #[track_caller]
 fn get(addr: SocketAddr, path: &str, authorization: Option<&str>) -> (u16, Value) {
+    send(addr, "GET", path, authorization, None)
+}
+
+/// One request over a raw connection: the status code and the JSON body.
+#[track_caller]
+fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    authorization: Option<&str>,
+    body: Option<&str>,
+) -> (u16, Value) {
     let mut stream = TcpStream::connect(addr).expect("connect to edgecert");
-    stream
-        .set_read_timeout(Some(TIMEOUT))
-        .expect("read timeout");
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: edgecert\r\nConnection: close\r\n");
+    write_request(&mut stream, method, path, authorization, body);
+    read_response(stream)
+}
+
+#[track_caller]
+fn write_request(
+    stream: &mut TcpStream,
+    method: &str,
+    path: &str,
+    authorization: Option<&str>,
+    body: Option<&str>,
+) {
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: edgecert\r\nConnection: close\r\n");
     if let Some(value) = authorization {
         request.push_str(&format!("Authorization: {value}\r\n"));
     }
+    if let Some(body) = body {
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     request.push_str("\r\n");
+    request.push_str(body.unwrap_or_default());
     stream.write_all(request.as_bytes()).expect("send request");
+}
+
+#[track_caller]
+fn read_response(mut stream: TcpStream) -> (u16, Value) {
+    stream
+        .set_read_timeout(Some(TIMEOUT))
+        .expect("read timeout");
     let mut response = Vec::new();
     stream.read_to_end(&mut response).expect("read response");
     let text = String::from_utf8_lossy(&response);
@@ -614,4 +647,149 @@ fn a_lost_key_file_is_reported_not_silently_replaced() {
     );
     assert!(message.contains("restore"), "{message}");
     assert!(!key_file.exists(), "no replacement key may be written");
+}
+
+/// SIGTERM while CSR creations are queued behind one key generator: every accepted request
+/// still gets its 201, everything answered is stored, and the process exits 0.
+#[test]
+fn sigterm_during_load_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = edgecert(dir.path());
+    command
+        .env("EDGECERT_BOOTSTRAP_TOKEN", "load-test-token")
+        .env("EDGECERT_KEYGEN_CONCURRENCY", "1");
+    let server = Server::start(command);
+    let addr = server.addr;
+    let body = r#"{"country":"US","state":"MA","locality":"Boston","organization":"City of Boston",
+        "common_name":"app.example.com","sans":["app.example.com"],"key_type":"rsa2048"}"#;
+    let (sent_tx, sent_rx) = std::sync::mpsc::channel();
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let sent_tx = sent_tx.clone();
+            std::thread::spawn(move || {
+                let mut stream = TcpStream::connect(addr).expect("connect to edgecert");
+                write_request(
+                    &mut stream,
+                    "POST",
+                    &csr_list_path(),
+                    Some("Bearer load-test-token"),
+                    Some(body),
+                );
+                sent_tx.send(()).expect("main thread waits");
+                read_response(stream)
+            })
+        })
+        .collect();
+    for _ in 0..8 {
+        sent_rx.recv_timeout(TIMEOUT).expect("clients started");
+    }
+    // The server accepts connections in arrival order: once a later connection is answered,
+    // the eight requests have been taken in and are being worked on (or queue for the key
+    // generator), so the signal lands mid-load rather than before it.
+    let (status, _) = get(addr, "/healthz", None);
+    assert_eq!(status, 200);
+    let finished = server.stop();
+    let mut created = 0;
+    for client in clients {
+        let (status, body) = client.join().expect("client thread");
+        // Requests that reached the server before the signal are finished; later connection
+        // attempts are refused, which the thread above would report as a panic instead.
+        assert_eq!(status, 201, "an accepted request was not completed: {body}");
+        created += 1;
+    }
+    assert!(
+        !finished.stderr.contains("exiting anyway"),
+        "{}",
+        finished.stderr
+    );
+    // The test is only worth something if the signal came while work was still queued.
+    let signal_at = finished
+        .stderr
+        .find("SIGTERM received")
+        .expect("signal logged");
+    let last_created = finished
+        .stderr
+        .rfind("custom CSR created")
+        .expect("creations logged");
+    assert!(
+        signal_at < last_created,
+        "every CSR was created before the signal; the test did not load the shutdown:\n{}",
+        finished.stderr
+    );
+
+    let mut command = edgecert(dir.path());
+    command.env("EDGECERT_BOOTSTRAP_TOKEN", "load-test-token");
+    let again = Server::start(command);
+    let (status, list) = get(
+        again.addr,
+        &format!("{}?per_page=50", csr_list_path()),
+        Some("Bearer load-test-token"),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(list["result_info"]["total_count"], created, "{list}");
+    again.stop();
+}
+
+#[test]
+fn migrate_check_config_and_probe_commands() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let mut command = edgecert(dir.path());
+    command.arg("check-config");
+    let output = command.output().expect("run check-config");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("configuration is valid"), "{stdout}");
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "check-config must create nothing"
+    );
+
+    let mut command = edgecert(dir.path());
+    command
+        .arg("check-config")
+        .env("EDGECERT_TRUST_ROOTS", dir.path().join("missing.pem"));
+    assert_fails_to_start(command, &["EDGECERT_TRUST_ROOTS", "missing.pem"]);
+
+    let mut command = edgecert(dir.path());
+    command.arg("migrate");
+    let output = command.output().expect("run migrate");
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("migration 2 of 2"),
+        "{output:?}"
+    );
+    assert!(dir.path().join("edgecert.db").exists());
+
+    let mut command = edgecert(dir.path());
+    command.env("EDGECERT_BOOTSTRAP_TOKEN", "probe-token");
+    let server = Server::start(command);
+    let probe = |addr: String| {
+        let mut command = edgecert(dir.path());
+        command.arg("probe").env("EDGECERT_LISTEN", addr);
+        command.output().expect("run probe")
+    };
+    let ready = probe(server.addr.to_string());
+    assert!(ready.status.success(), "{ready:?}");
+    let unspecified = probe(format!("0.0.0.0:{}", server.addr.port()));
+    assert!(
+        unspecified.status.success(),
+        "0.0.0.0 is probed on loopback: {unspecified:?}"
+    );
+    let (status, body) = get(server.addr, "/readyz", None);
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "ready");
+    server.stop();
+    let down = probe(format!("127.0.0.1:{}", free_port()));
+    assert!(
+        !down.status.success(),
+        "probe must fail with nothing listening"
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free port")
 }
