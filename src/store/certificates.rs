@@ -185,7 +185,7 @@ macro_rules! certificate_methods {
                 })
             }
 
-            async fn cert_insert_key<'c>(
+            async fn insert_key_in<'c>(
                 tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
                 key: &super::StoredKey,
             ) -> Result<(), super::StoreError> {
@@ -227,7 +227,7 @@ macro_rules! certificate_methods {
                 let mut tx = self.begin_write().await?;
                 Self::cert_lock_csr(&mut tx, record.custom_csr_id).await?;
                 if let Some(key) = new_key {
-                    Self::cert_insert_key(&mut tx, key).await?;
+                    Self::insert_key_in(&mut tx, key).await?;
                 }
                 sqlx::query(&format!(
                     "INSERT INTO custom_hostnames ({hostname_columns}) VALUES \
@@ -263,7 +263,7 @@ macro_rules! certificate_methods {
                 let mut tx = self.begin_write().await?;
                 Self::cert_lock_csr(&mut tx, record.custom_csr_id).await?;
                 if let Some(key) = new_key {
-                    Self::cert_insert_key(&mut tx, key).await?;
+                    Self::insert_key_in(&mut tx, key).await?;
                 }
                 let updated = sqlx::query(
                     "UPDATE custom_hostnames SET ssl_options = $1, key_id = $2, key_owned = $3, \
@@ -378,7 +378,7 @@ macro_rules! certificate_methods {
                 let mut tx = self.begin_write().await?;
                 Self::cert_lock_csr(&mut tx, record.custom_csr_id).await?;
                 if let Some(key) = new_key {
-                    Self::cert_insert_key(&mut tx, key).await?;
+                    Self::insert_key_in(&mut tx, key).await?;
                 }
                 sqlx::query(&format!(
                     "INSERT INTO custom_certificates ({certificate_columns}) VALUES \
@@ -410,7 +410,7 @@ macro_rules! certificate_methods {
                 let mut tx = self.begin_write().await?;
                 Self::cert_lock_csr(&mut tx, record.custom_csr_id).await?;
                 if let Some(key) = new_key {
-                    Self::cert_insert_key(&mut tx, key).await?;
+                    Self::insert_key_in(&mut tx, key).await?;
                 }
                 let updated = sqlx::query(
                     "UPDATE custom_certificates SET key_id = $1, key_owned = $2, custom_csr_id = $3, \

@@ -140,18 +140,7 @@ fn order_clause(order: CsrOrder, direction: Direction) -> &'static str {
 impl Store for SqliteStore {
     async fn insert_csr(&self, csr: &CsrRecord, key: &StoredKey) -> Result<(), StoreError> {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-        sqlx::query(
-            "INSERT INTO private_keys (id, key_type, encrypted_pkcs8, spki_der, spki_sha256) \
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(key.id)
-        .bind(key.key_type.as_str())
-        .bind(&key.encrypted_pkcs8)
-        .bind(&key.spki_der)
-        .bind(&key.spki_sha256[..])
-        .execute(&mut *tx)
-        .await
-        .map_err(on_write)?;
+        Self::insert_key_in(&mut tx, key).await?;
         sqlx::query(
             "INSERT INTO custom_csrs (id, scope_kind, scope_id, account_tag, name, description, \
              country, state, locality, organization, organizational_unit, common_name, sans, \
