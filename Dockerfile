@@ -23,7 +23,11 @@ FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/*
-RUN useradd --system --user-group --home-dir /data --no-create-home --shell /usr/sbin/nologin edgecert \
+# A fixed uid/gid (10001), so files mounted into the container (the master key secret, trust
+# roots) can be made readable to it: chown 10001 FILE.
+RUN groupadd --system --gid 10001 edgecert \
+    && useradd --system --uid 10001 --gid edgecert --home-dir /data --no-create-home \
+        --shell /usr/sbin/nologin edgecert \
     && mkdir /data \
     && chown edgecert:edgecert /data \
     && chmod 0700 /data
@@ -33,7 +37,14 @@ COPY --from=builder /usr/local/bin/edgecert /usr/local/bin/edgecert
 WORKDIR /data
 VOLUME ["/data"]
 USER edgecert
+# Inside a container the published port is the only way in, so listen on every interface.
 ENV EDGECERT_LISTEN=0.0.0.0:8080
+# `docker stop` sends SIGKILL 10 s after SIGTERM: draining must end before that (the binary's
+# own default is 30 s). Raise both together (docker stop -t, compose stop_grace_period).
+ENV EDGECERT_SHUTDOWN_GRACE=8
 EXPOSE 8080
+# The image has no curl: edgecert probes its own GET /readyz on EDGECERT_LISTEN.
+HEALTHCHECK --interval=10s --timeout=10s --start-period=30s --retries=3 CMD ["/usr/local/bin/edgecert", "probe"]
+# Exec form: edgecert itself receives SIGTERM and shuts down gracefully.
 ENTRYPOINT ["/usr/local/bin/edgecert"]
 CMD ["serve"]

@@ -2,7 +2,7 @@
 
 use std::fs::OpenOptions;
 use std::io::{ErrorKind, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -260,8 +260,11 @@ fn load_or_create_key_file(path: &Path, may_create: bool) -> anyhow::Result<Mast
     match std::fs::read_to_string(path) {
         Ok(text) => {
             let text = Zeroizing::new(text);
+            // Only the owner can tighten the mode; a file mounted in for another user (a
+            // container secret, say) must stay readable to this process and is not warned about.
             if let Ok(meta) = std::fs::metadata(path)
                 && meta.permissions().mode() & 0o077 != 0
+                && std::fs::metadata("/proc/self").is_ok_and(|me| me.uid() == meta.uid())
             {
                 tracing::warn!(path = %path.display(), "master key file is readable by other users; chmod 600 it");
             }

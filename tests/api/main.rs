@@ -6,6 +6,7 @@ mod testca;
 mod acme;
 mod auth;
 mod certificates;
+mod compose;
 mod csr_create;
 mod csr_lifecycle;
 mod csr_list;
