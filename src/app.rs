@@ -190,6 +190,9 @@ pub fn check_config(args: &ServeArgs) -> anyhow::Result<Vec<String>> {
     let trust = trust_store(args)?;
     report.push(format!("trusted roots: {}", trust.len()));
     report.push(format!("listen: {}", args.listen));
+    if let Some(metrics) = args.metrics_listen {
+        report.push(format!("metrics listen: {metrics}"));
+    }
     report.push(format!("strict: {}", args.strict));
     Ok(report)
 }

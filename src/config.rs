@@ -96,6 +96,11 @@ pub struct ServeArgs {
     #[arg(long, env = "EDGECERT_SHUTDOWN_GRACE", default_value_t = 30)]
     pub shutdown_grace: u64,
 
+    /// Also serve GET /metrics on this address, without credentials (for a Prometheus
+    /// scraper). Bind it to loopback or a private network: the metrics are not authenticated.
+    #[arg(long, env = "EDGECERT_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Log line format.
     #[arg(long, env = "EDGECERT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -116,6 +121,7 @@ impl ServeArgs {
             no_public_roots: false,
             keygen_concurrency: None,
             shutdown_grace: 30,
+            metrics_listen: None,
             log_format: LogFormat::Text,
         }
     }
@@ -148,6 +154,7 @@ impl fmt::Debug for ServeArgs {
             .field("no_public_roots", &self.no_public_roots)
             .field("keygen_concurrency", &self.keygen_concurrency)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("metrics_listen", &self.metrics_listen)
             .field("log_format", &self.log_format)
             .finish()
     }

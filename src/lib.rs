@@ -31,6 +31,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
+    // Bound before the database is touched, like the API listener, so a taken port fails fast.
+    let metrics_listener = match args.metrics_listen {
+        Some(address) => Some(
+            TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen on {address} (--metrics-listen)"))?,
+        ),
+        None => None,
+    };
+    http::observe::install_metrics_recorder();
     let shutdown = shutdown_signal().context("cannot install signal handlers")?;
     let (state, new_token) = AppState::open(&args).await?;
     if let Some(token) = new_token {
@@ -41,6 +51,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             token.0.as_str()
         );
     }
+    // Aborted when `run` returns by any path; it holds nothing that needs draining.
+    let _metrics_server = match metrics_listener {
+        Some(metrics_listener) => {
+            tracing::info!(
+                listen = %metrics_listener.local_addr()?,
+                "edgecert is serving /metrics without credentials; keep this address on loopback or a private network"
+            );
+            let router = http::observe::metrics_router(state.clone());
+            Some(AbortOnDrop(tokio::spawn(async move {
+                if let Err(error) = axum::serve(metrics_listener, router).await {
+                    tracing::error!(%error, "the metrics listener stopped");
+                }
+            })))
+        }
+        None => None,
+    };
     tracing::info!(
         listen = %listener.local_addr()?,
         database = %config::redact_url_password(&args.database_url),
@@ -69,6 +95,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("edgecert stopped");
     Ok(())
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// `edgecert migrate`: apply pending migrations and exit.

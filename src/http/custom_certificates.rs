@@ -326,7 +326,7 @@ async fn create(
         .insert_certificate(&record, accepted.new_key.as_ref())
         .await
         .map_err(store_error)?;
-    tracing::info!(certificate_id = %record.id, "custom certificate uploaded");
+    tracing::debug!(certificate_id = %record.id, "custom certificate uploaded");
     Ok(Envelope::ok(record.into()))
 }
 
@@ -422,7 +422,7 @@ async fn delete(
         .delete_certificate(zone_of(&scope)?, id)
         .await
         .map_err(store_error)?;
-    tracing::info!(certificate_id = %id, "custom certificate deleted");
+    tracing::debug!(certificate_id = %id, "custom certificate deleted");
     Ok(Envelope::ok(json!({ "id": id })))
 }
 

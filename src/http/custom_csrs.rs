@@ -143,7 +143,7 @@ async fn create(
             .unwrap_or(now),
     };
     state.store.insert_csr(&record, &stored_key).await?;
-    tracing::info!(csr_id = %record.id, scope = record.scope.kind(), key_type = %record.key_type, "custom CSR created");
+    tracing::debug!(csr_id = %record.id, scope = record.scope.kind(), key_type = %record.key_type, "custom CSR created");
     Ok(Envelope::created(record.into()))
 }
 
@@ -193,7 +193,7 @@ async fn delete(
         .delete_csr(&scope, id)
         .await
         .map_err(not_found)?;
-    tracing::info!(csr_id = %id, scope = scope.kind(), "custom CSR and its private key deleted");
+    tracing::debug!(csr_id = %id, scope = scope.kind(), "custom CSR and its private key deleted");
     Ok(Envelope::ok(json!({ "id": id })))
 }
 

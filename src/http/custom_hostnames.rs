@@ -593,7 +593,7 @@ async fn create(
         .insert_hostname(&record, new_key.as_ref())
         .await
         .map_err(write_error)?;
-    tracing::info!(hostname_id = %record.id, with_certificate = record.certificate.is_some(), "custom hostname created");
+    tracing::debug!(hostname_id = %record.id, with_certificate = record.certificate.is_some(), "custom hostname created");
     Ok(Envelope::created(HostnameView::from(record)).into_response())
 }
 
@@ -702,7 +702,7 @@ async fn delete(
         .delete_hostname(zone_of(&scope)?, id)
         .await
         .map_err(not_found)?;
-    tracing::info!(hostname_id = %id, "custom hostname deleted");
+    tracing::debug!(hostname_id = %id, "custom hostname deleted");
     Ok(axum::Json(json!({
         "id": id,
         "success": true,

@@ -119,6 +119,11 @@ struct FailureBody<'a> {
     result: (),
 }
 
+/// The Cloudflare codes of an error answer, in `errors` order, attached to the response as an
+/// extension so middleware (metrics, request logs) can label it without parsing the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorCodes(pub Vec<u32>);
+
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
@@ -167,6 +172,9 @@ impl IntoResponse for ApiError {
             result: (),
         };
         let mut response = (self.status, axum::Json(body)).into_response();
+        response
+            .extensions_mut()
+            .insert(ErrorCodes(self.errors.iter().map(|e| e.code).collect()));
         if self.status == StatusCode::CONFLICT {
             // The official SDKs retry a 409 twice unless told not to; a conflict here is final.
             response
@@ -213,6 +221,22 @@ mod tests {
             body,
             json!({"success": false, "errors": [{"code": 1417, "message": "bad key type"}],
                    "messages": [], "result": null})
+        );
+    }
+
+    #[test]
+    fn responses_carry_their_codes_for_middleware() {
+        let error = ApiError::many(
+            StatusCode::BAD_REQUEST,
+            vec![
+                ErrorDetail::new(code::CSR_COUNTRY, "bad country"),
+                ErrorDetail::new(code::CSR_STATE, "bad state"),
+            ],
+        );
+        let response = error.into_response();
+        assert_eq!(
+            response.extensions().get::<ErrorCodes>(),
+            Some(&ErrorCodes(vec![1405, 1406]))
         );
     }
 

@@ -7,6 +7,7 @@ mod custom_hostnames;
 pub mod envelope;
 pub mod error;
 pub mod extract;
+pub(crate) mod observe;
 mod uploads;
 
 use axum::extract::{OriginalUri, Request};
@@ -14,8 +15,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Router, middleware};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
-use tracing::Level;
 
 use crate::app::AppState;
 use error::{ApiError, code};
@@ -25,6 +24,8 @@ const BODY_LIMIT: usize = 256 * 1024;
 
 /// The whole API. Used by `serve` and, through `tower::ServiceExt::oneshot`, by the tests.
 pub fn router(state: AppState) -> Router {
+    // Tests build routers without `run`; the recorder must exist before the first request.
+    observe::install_metrics_recorder();
     let api = Router::new()
         .merge(custom_csrs::routes())
         .merge(custom_hostnames::routes())
@@ -39,18 +40,24 @@ pub fn router(state: AppState) -> Router {
         // Probes for orchestrators: no credentials, outside the Cloudflare API paths.
         .route("/healthz", axum::routing::get(healthz))
         .route("/readyz", axum::routing::get(readyz))
+        // Metrics name routes and volumes, so on the API listener they need an API token;
+        // `--metrics-listen` serves them without one on an address of the operator's choice.
+        .route(
+            "/metrics",
+            axum::routing::get(observe::metrics).route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                auth::require_credentials,
+            )),
+        )
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("a request handler panicked").into_response()
         }))
-        .layer(
-            // Spans carry method, path and status only: never headers, which hold credentials.
-            TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
+        // Outermost, so it sees every answer, a caught panic's 500 included. It logs the route,
+        // path and outcome only: never headers (credentials), query strings or bodies.
+        .layer(middleware::from_fn(observe::observe))
         .with_state(state)
 }
 

@@ -19,6 +19,18 @@ use super::certificate::pem;
 
 const NONCE_LEN: usize = 12;
 
+/// Histogram of the time one key generation takes, labelled `key_type`. The names live here,
+/// where the values are recorded; the HTTP layer describes them and sets the buckets.
+pub const KEY_GENERATION_SECONDS: &str = "edgecert_key_generation_seconds";
+/// Gauge: key generations running now (each holds one of the `--keygen-concurrency` permits).
+pub const KEY_GENERATIONS_IN_FLIGHT: &str = "edgecert_key_generations_in_flight";
+/// Gauge: key generations waiting for a permit. Above zero for long means the limit is too low
+/// for the load, and requests wait.
+pub const KEY_GENERATIONS_QUEUED: &str = "edgecert_key_generations_queued";
+/// Gauge: the `--keygen-concurrency` limit, to compare the in-flight gauge with. Set from
+/// [`KeyFactory::limit`] when metrics are scraped.
+pub const KEY_GENERATION_CONCURRENCY: &str = "edgecert_key_generation_concurrency";
+
 /// The key algorithms edgecert holds keys of, named as on the wire and in the database. A CSR
 /// can be generated with those in [`KeyType::ALL`]; the larger RSA sizes come only from
 /// imported customer keys.
@@ -128,6 +140,11 @@ impl fmt::Debug for PrivateKey {
 impl PrivateKey {
     /// Generates a fresh key. CPU-bound (RSA takes tens of milliseconds): call from a blocking thread.
     pub fn generate(key_type: KeyType) -> Result<Self, PkiError> {
+        // Recorded on every return path, so slow failures show up too.
+        let _timer = GenerationTimer {
+            key_type,
+            started: std::time::Instant::now(),
+        };
         let mut rng = rand::rng();
         let (pkcs8, spki) = match key_type {
             KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096 | KeyType::Rsa8192 => {
@@ -420,18 +437,56 @@ impl MasterKey {
     }
 }
 
+/// Records how long one [`PrivateKey::generate`] took when dropped.
+struct GenerationTimer {
+    key_type: KeyType,
+    started: std::time::Instant,
+}
+
+impl Drop for GenerationTimer {
+    fn drop(&mut self) {
+        metrics::histogram!(KEY_GENERATION_SECONDS, "key_type" => self.key_type.as_str())
+            .record(self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// Adds one to a gauge for as long as it lives, so every exit (error, cancelled request,
+/// panic) takes the count back down.
+struct GaugeSlot(&'static str);
+
+impl GaugeSlot {
+    fn take(name: &'static str) -> Self {
+        metrics::gauge!(name).increment(1.0);
+        Self(name)
+    }
+}
+
+impl Drop for GaugeSlot {
+    fn drop(&mut self) {
+        metrics::gauge!(self.0).decrement(1.0);
+    }
+}
+
 /// Runs CPU-heavy key work on blocking threads, at most `limit` at a time, so request
 /// handling on the async runtime never waits behind a key generation.
 #[derive(Clone, Debug)]
 pub struct KeyFactory {
     permits: Arc<Semaphore>,
+    limit: usize,
 }
 
 impl KeyFactory {
     pub fn new(limit: usize) -> Self {
+        let limit = limit.max(1);
         Self {
-            permits: Arc::new(Semaphore::new(limit.max(1))),
+            permits: Arc::new(Semaphore::new(limit)),
+            limit,
         }
+    }
+
+    /// How many keys may be generated at once.
+    pub fn limit(&self) -> usize {
+        self.limit
     }
 
     /// Runs `work` with a fresh key of `key_type` on a blocking thread and returns its result.
@@ -442,12 +497,18 @@ impl KeyFactory {
         T: Send + 'static,
         F: FnOnce(PrivateKey) -> Result<T, PkiError> + Send + 'static,
     {
+        let queued = GaugeSlot::take(KEY_GENERATIONS_QUEUED);
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
             .await
             .map_err(|_| PkiError::TaskAborted)?;
+        drop(queued);
+        // Counted until the blocking task ends, like the permit: a cancelled request does not
+        // stop a generation that has started.
+        let in_flight = GaugeSlot::take(KEY_GENERATIONS_IN_FLIGHT);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
+            let _in_flight = in_flight;
             work(PrivateKey::generate(key_type)?)
         })
         .await

@@ -12,5 +12,6 @@ mod csr_lifecycle;
 mod csr_list;
 mod csr_validation;
 mod hostnames;
+mod observability;
 mod operations;
 mod startup;

@@ -1,0 +1,928 @@
+//! Running edgecert as a service: Prometheus metrics, request ids and the one structured log
+//! line per request.
+//!
+//! The metrics recorder is global to the test process and other tests run at the same time,
+//! so in-process tests compare before and after (a counter that did not move fails them) or
+//! look for labels only they produce. The last test starts the real binary, a process of its
+//! own, where every count is exact.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::common::{Backend, TOKEN, TestApp, ZONE, csr_body, postgres_admin_url, zone_csrs};
+use crate::on_both_backends;
+
+on_both_backends!(
+    requests_are_counted_by_route_template_status_and_code,
+    key_generation_is_timed_per_key_type,
+    metrics_on_the_api_listener_need_a_token,
+    request_ids_are_echoed_or_generated,
+    abandoned_requests_are_counted_and_queued_key_generations_show,
+);
+
+const LIST_ROUTE: &str = "/client/v4/zones/{zone_id}/custom_csrs";
+const ITEM_ROUTE: &str = "/client/v4/zones/{zone_id}/custom_csrs/{custom_csr_id}";
+const REQUESTS: &str = "edgecert_http_requests_total";
+const DURATION: &str = "edgecert_http_request_duration_seconds";
+const KEYGEN: &str = "edgecert_key_generation_seconds";
+
+/// An answer whose body may be anything (`/metrics` is text, not the JSON envelope).
+struct Raw {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Raw {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The first Cloudflare error code of a JSON failure answer.
+    fn first_code(&self) -> Option<u64> {
+        serde_json::from_str::<Value>(&self.body)
+            .ok()
+            .and_then(|body| body["errors"][0]["code"].as_u64())
+    }
+}
+
+/// Sends a request through the app's real router, exactly as built.
+async fn raw(app: &TestApp, request: axum::http::request::Builder, body: Option<String>) -> Raw {
+    let request = request
+        .body(body.map_or_else(Body::empty, Body::from))
+        .expect("valid request");
+    let response = edgecert::http::router(app.state.clone())
+        .oneshot(request)
+        .await
+        .expect("router is infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    Raw {
+        status,
+        headers,
+        body: String::from_utf8(bytes.to_vec()).expect("UTF-8 body"),
+    }
+}
+
+fn authorized(method: Method, path: &str) -> axum::http::request::Builder {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {TOKEN}"))
+}
+
+/// `GET /metrics` with the test token; asserts the Prometheus text answer.
+async fn scrape(app: &TestApp) -> Metrics {
+    let answer = raw(app, authorized(Method::GET, "/metrics"), None).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(
+        answer.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    Metrics::parse(&answer.body)
+}
+
+/// One sample line of the Prometheus text format.
+#[derive(Debug)]
+struct Sample {
+    name: String,
+    labels: BTreeMap<String, String>,
+    value: f64,
+}
+
+/// A parsed scrape. Parsing (rather than searching the text) is needed because route labels
+/// contain braces, and it checks the output is well-formed.
+struct Metrics {
+    text: String,
+    samples: Vec<Sample>,
+}
+
+impl Metrics {
+    #[track_caller]
+    fn parse(text: &str) -> Self {
+        let samples = text
+            .lines()
+            .filter(|line| !line.is_empty() && !line.starts_with('#'))
+            .map(|line| parse_sample(line).unwrap_or_else(|| panic!("bad sample line {line:?}")))
+            .collect();
+        Self {
+            text: text.to_string(),
+            samples,
+        }
+    }
+
+    /// The sum over every series of `name` carrying at least `labels`; 0 when there is none.
+    fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.matching(name, labels).map(|s| s.value).sum()
+    }
+
+    fn has(&self, name: &str, labels: &[(&str, &str)]) -> bool {
+        self.matching(name, labels).next().is_some()
+    }
+
+    fn matching<'a>(
+        &'a self,
+        name: &'a str,
+        labels: &'a [(&str, &str)],
+    ) -> impl Iterator<Item = &'a Sample> + 'a {
+        self.samples.iter().filter(move |sample| {
+            sample.name == name
+                && labels
+                    .iter()
+                    .all(|(key, value)| sample.labels.get(*key).map(String::as_str) == Some(*value))
+        })
+    }
+}
+
+/// `name{key="value",...} number`, with the format's escapes in label values.
+fn parse_sample(line: &str) -> Option<Sample> {
+    let name_end = line.find(['{', ' '])?;
+    let name = line[..name_end].to_string();
+    let mut labels = BTreeMap::new();
+    let mut rest = &line[name_end..];
+    if let Some(mut inside) = rest.strip_prefix('{') {
+        loop {
+            if let Some(after) = inside.strip_prefix('}') {
+                rest = after;
+                break;
+            }
+            let (key, after_key) = inside.split_once("=\"")?;
+            let mut value = String::new();
+            let mut chars = after_key.char_indices();
+            let end = loop {
+                match chars.next()? {
+                    (i, '"') => break i,
+                    (_, '\\') => match chars.next()?.1 {
+                        'n' => value.push('\n'),
+                        other => value.push(other),
+                    },
+                    (_, c) => value.push(c),
+                }
+            };
+            labels.insert(key.trim_start_matches(',').to_string(), value);
+            inside = &after_key[end + 1..];
+            inside = inside.strip_prefix(',').unwrap_or(inside);
+        }
+    }
+    let value = rest.trim().parse().ok()?;
+    Some(Sample {
+        name,
+        labels,
+        value,
+    })
+}
+
+async fn requests_are_counted_by_route_template_status_and_code(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let before = scrape(&app).await;
+
+    let list = raw(&app, authorized(Method::GET, &zone_csrs(ZONE)), None).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    let mut bad = csr_body("app.example.com");
+    bad["country"] = json!("USA");
+    let invalid = raw(
+        &app,
+        authorized(Method::POST, &zone_csrs(ZONE)),
+        Some(bad.to_string()),
+    )
+    .await;
+    assert_eq!(invalid.status, StatusCode::BAD_REQUEST);
+    assert_eq!(invalid.first_code(), Some(1405), "{}", invalid.body);
+    let missing_id = uuid::Uuid::new_v4();
+    let missing = raw(
+        &app,
+        authorized(Method::GET, &format!("{}/{missing_id}", zone_csrs(ZONE))),
+        None,
+    )
+    .await;
+    assert_eq!(missing.first_code(), Some(1419), "{}", missing.body);
+    let nowhere = format!("/nowhere-{}", uuid::Uuid::new_v4().simple());
+    let unmatched = raw(&app, Request::builder().uri(&nowhere), None).await;
+    assert_eq!(unmatched.first_code(), Some(7000), "{}", unmatched.body);
+
+    let after = scrape(&app).await;
+    let grew = |labels: &[(&str, &str)]| {
+        let delta = after.value(REQUESTS, labels) - before.value(REQUESTS, labels);
+        assert!(delta >= 1.0, "{labels:?} grew by {delta}:\n{}", after.text);
+    };
+    grew(&[
+        ("route", LIST_ROUTE),
+        ("method", "GET"),
+        ("status", "200"),
+        ("code", ""),
+    ]);
+    grew(&[
+        ("route", LIST_ROUTE),
+        ("method", "POST"),
+        ("status", "400"),
+        ("code", "1405"),
+    ]);
+    grew(&[
+        ("route", ITEM_ROUTE),
+        ("method", "GET"),
+        ("status", "404"),
+        ("code", "1419"),
+    ]);
+    grew(&[
+        ("route", "unmatched"),
+        ("method", "GET"),
+        ("status", "400"),
+        ("code", "7000"),
+    ]);
+
+    // The duration histogram has the same route labels (no code) and buckets 0.5 ms to 10 s.
+    let timed = [("route", LIST_ROUTE), ("method", "GET"), ("status", "200")];
+    let count = format!("{DURATION}_count");
+    assert!(after.value(&count, &timed) - before.value(&count, &timed) >= 1.0);
+    for le in ["0.0005", "0.01", "10", "+Inf"] {
+        let bucket = [timed[0], timed[1], timed[2], ("le", le)];
+        assert!(
+            after.has(&format!("{DURATION}_bucket"), &bucket),
+            "no {le} bucket"
+        );
+    }
+    assert!(
+        !after.has(&format!("{DURATION}_bucket"), &[("code", "")]),
+        "the histogram has no code label"
+    );
+    assert!(after.text.contains(&format!("# TYPE {REQUESTS} counter")));
+    assert!(after.text.contains(&format!("# TYPE {DURATION} histogram")));
+
+    // Concrete paths never become labels: one series per zone, id or typo would be unbounded.
+    for concrete in [ZONE, &missing_id.to_string(), &nowhere] {
+        assert!(
+            !after.text.contains(concrete),
+            "{concrete} is in a label:\n{}",
+            after.text
+        );
+    }
+}
+
+async fn key_generation_is_timed_per_key_type(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    for key_type in ["p256v1", "rsa2048"] {
+        let labels = [("key_type", key_type)];
+        let before = scrape(&app).await;
+        let mut body = csr_body("app.example.com");
+        body["key_type"] = json!(key_type);
+        app.create_csr(&body).await;
+        let after = scrape(&app).await;
+        let count = format!("{KEYGEN}_count");
+        let sum = format!("{KEYGEN}_sum");
+        assert!(
+            after.value(&count, &labels) >= before.value(&count, &labels) + 1.0,
+            "{key_type} generation not counted:\n{}",
+            after.text
+        );
+        assert!(
+            after.value(&sum, &labels) > before.value(&sum, &labels),
+            "{key_type} generation took no time"
+        );
+        for le in ["0.0005", "30", "+Inf"] {
+            assert!(
+                after.has(&format!("{KEYGEN}_bucket"), &[labels[0], ("le", le)]),
+                "no {le} bucket for {key_type}"
+            );
+        }
+    }
+    let metrics = scrape(&app).await;
+    for gauge in [
+        "edgecert_key_generations_in_flight",
+        "edgecert_key_generations_queued",
+        "edgecert_key_generation_concurrency",
+    ] {
+        assert!(metrics.has(gauge, &[]), "no {gauge}:\n{}", metrics.text);
+        assert!(metrics.value(gauge, &[]) >= 0.0);
+    }
+}
+
+async fn metrics_on_the_api_listener_need_a_token(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let anonymous = raw(&app, Request::builder().uri("/metrics"), None).await;
+    assert_eq!(anonymous.status, StatusCode::BAD_REQUEST);
+    assert_eq!(anonymous.first_code(), Some(1402), "{}", anonymous.body);
+    let wrong = raw(
+        &app,
+        Request::builder()
+            .uri("/metrics")
+            .header("authorization", "Bearer not-the-token"),
+        None,
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.first_code(), Some(1000), "{}", wrong.body);
+    for refused in [&anonymous, &wrong] {
+        assert!(!refused.body.contains("edgecert_"), "{}", refused.body);
+    }
+
+    // Every credential style of the API works here too.
+    let key = raw(
+        &app,
+        Request::builder()
+            .uri("/metrics")
+            .header("x-auth-key", TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(key.status, StatusCode::OK, "{}", key.body);
+    let metrics = Metrics::parse(&key.body);
+    // Database pool gauges, read at scrape time. The recorder is shared by every test app, so
+    // only their presence and consistency are checked here; the binary test checks values.
+    assert!(
+        metrics.value("edgecert_db_pool_max_connections", &[]) >= 1.0,
+        "{}",
+        metrics.text
+    );
+    for state in ["in_use", "idle"] {
+        assert!(
+            metrics.has("edgecert_db_pool_connections", &[("state", state)]),
+            "no {state} pool gauge:\n{}",
+            metrics.text
+        );
+    }
+    // The refusals above were counted, with their codes.
+    for (status, code) in [("400", "1402"), ("401", "1000")] {
+        assert!(
+            metrics.value(
+                REQUESTS,
+                &[("route", "/metrics"), ("status", status), ("code", code)]
+            ) >= 1.0,
+            "{status}/{code} not counted:\n{}",
+            metrics.text
+        );
+    }
+}
+
+async fn request_ids_are_echoed_or_generated(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let is_uuid = |id: &str| uuid::Uuid::parse_str(id).is_ok() && id.len() == 36;
+
+    let given = raw(
+        &app,
+        authorized(Method::GET, &zone_csrs(ZONE)).header("x-request-id", "client-chosen-42"),
+        None,
+    )
+    .await;
+    assert_eq!(given.header("x-request-id"), Some("client-chosen-42"));
+    assert_eq!(given.header("cf-ray"), None, "cf-ray only when one came in");
+
+    let ray = raw(
+        &app,
+        authorized(Method::GET, &zone_csrs(ZONE)).header("cf-ray", "8a1b2c3d4e5f6789-IAD"),
+        None,
+    )
+    .await;
+    assert_eq!(ray.header("cf-ray"), Some("8a1b2c3d4e5f6789-IAD"));
+    assert_eq!(ray.header("x-request-id"), Some("8a1b2c3d4e5f6789-IAD"));
+
+    // Generated when absent, on failures and unmatched paths too, and new each time.
+    let mut generated = Vec::new();
+    for request in [
+        authorized(Method::GET, &zone_csrs(ZONE)),
+        Request::builder().uri(zone_csrs(ZONE)),
+        Request::builder().uri("/nowhere"),
+        Request::builder().uri("/healthz"),
+    ] {
+        let answer = raw(&app, request, None).await;
+        let id = answer
+            .header("x-request-id")
+            .unwrap_or_default()
+            .to_string();
+        assert!(is_uuid(&id), "{:?}: {id:?}", answer.status);
+        generated.push(id);
+    }
+    generated.sort();
+    generated.dedup();
+    assert_eq!(generated.len(), 4, "ids repeat: {generated:?}");
+
+    // Unusable incoming ids are replaced, never echoed.
+    let long = "x".repeat(129);
+    let unusable: [&[u8]; 4] = [
+        b"two words",
+        b"tab\there",
+        "\u{e9}t\u{e9}".as_bytes(),
+        long.as_bytes(),
+    ];
+    for bad in unusable {
+        for name in ["x-request-id", "cf-ray"] {
+            let answer = raw(
+                &app,
+                authorized(Method::GET, &zone_csrs(ZONE)).header(name, bad),
+                None,
+            )
+            .await;
+            let id = answer.header("x-request-id").unwrap_or_default();
+            assert!(is_uuid(id), "{name}: {bad:?} gave {id:?}");
+            if name == "cf-ray" {
+                assert_eq!(answer.header("cf-ray"), Some(id));
+            }
+        }
+    }
+}
+
+/// A request whose client goes away while it waits for a key generation permit: the queue
+/// gauge shows it waiting, and it is still counted (as 499) when dropped.
+async fn abandoned_requests_are_counted_and_queued_key_generations_show(backend: Backend) {
+    let app = TestApp::with(backend, |args| args.keygen_concurrency = Some(1)).await;
+    // Hold the only permit until told to let go.
+    let (release, hold) = std::sync::mpsc::channel::<()>();
+    let keys = app.state.keys.clone();
+    let holder = tokio::spawn(async move {
+        keys.with_new_key(edgecert::pki::KeyType::P256v1, move |_key| {
+            let _ = hold.recv();
+            Ok(())
+        })
+        .await
+    });
+    let abandoned = [
+        ("route", LIST_ROUTE),
+        ("method", "POST"),
+        ("status", "499"),
+        ("code", ""),
+    ];
+    let before = scrape(&app).await;
+
+    let router = edgecert::http::router(app.state.clone());
+    let request = authorized(Method::POST, &zone_csrs(ZONE))
+        .body(Body::from(csr_body("app.example.com").to_string()))
+        .expect("valid request");
+    let client = tokio::spawn(router.oneshot(request));
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let metrics = scrape(&app).await;
+        if metrics.value("edgecert_key_generations_queued", &[]) >= 1.0
+            && metrics.value("edgecert_key_generations_in_flight", &[]) >= 1.0
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the waiting request never showed as queued:\n{}",
+            metrics.text
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    client.abort();
+    assert!(client.await.is_err_and(|e| e.is_cancelled()));
+    let after = scrape(&app).await;
+    assert!(
+        after.value(REQUESTS, &abandoned) >= before.value(REQUESTS, &abandoned) + 1.0,
+        "the abandoned request was not counted:\n{}",
+        after.text
+    );
+    release.send(()).expect("holder waits");
+    holder
+        .await
+        .expect("holder task")
+        .expect("held generation succeeds");
+}
+
+/// Collects what a `tracing` subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("capture lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().expect("capture lock").clone()).expect("UTF-8 logs")
+    }
+}
+
+#[test]
+fn one_log_line_per_request_without_secrets_on_sqlite() {
+    one_log_line_per_request_without_secrets(Backend::Sqlite);
+}
+
+#[test]
+fn one_log_line_per_request_without_secrets_on_postgres() {
+    if postgres_admin_url().is_none() {
+        eprintln!(
+            "SKIPPED on Postgres: set {} to run this test there",
+            crate::common::POSTGRES_ENV
+        );
+        return;
+    }
+    one_log_line_per_request_without_secrets(Backend::Postgres);
+}
+
+/// What one request should have logged.
+struct Expected {
+    request_id: String,
+    route: &'static str,
+    method: &'static str,
+    path: String,
+    status: u16,
+    code: Option<u64>,
+}
+
+/// Runs requests with a JSON subscriber (as `--log-format json` sets up) installed for this
+/// thread only; a current-thread runtime keeps every request on it.
+fn one_log_line_per_request_without_secrets(backend: Backend) {
+    // While only one dispatcher exists, tracing-core decides a newly hit callsite's interest
+    // from the default of whichever thread hits it first. Another test's thread (which has no
+    // subscriber) reaching the request-log callsite first would then cache "never" for it, and
+    // this test would see no lines. A second, idle dispatcher makes tracing ask every live
+    // dispatcher instead.
+    let _ask_every_dispatcher = tracing::Dispatch::new(tracing_subscriber::registry());
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_writer(move || writer.clone())
+        .finish();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let expected = tracing::subscriber::with_default(subscriber, || {
+        runtime.block_on(async {
+            let app = TestApp::new(backend).await;
+            let mut expected = Vec::new();
+            let mut check = |answer: Raw, route, method, path: &str| {
+                expected.push(Expected {
+                    request_id: answer
+                        .header("x-request-id")
+                        .expect("request id")
+                        .to_string(),
+                    route,
+                    method,
+                    path: path.to_string(),
+                    status: answer.status.as_u16(),
+                    code: answer.first_code(),
+                });
+            };
+
+            let list = zone_csrs(ZONE);
+            let created = raw(
+                &app,
+                authorized(Method::POST, &list).header("x-request-id", "log-test-create"),
+                Some(csr_body("app.example.com").to_string()),
+            )
+            .await;
+            assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+            assert!(created.body.contains("BEGIN CERTIFICATE REQUEST"));
+            check(created, LIST_ROUTE, "POST", &list);
+
+            let mut bad = csr_body("app.example.com");
+            bad["country"] = json!("USA");
+            let invalid = raw(&app, authorized(Method::POST, &list), Some(bad.to_string())).await;
+            check(invalid, LIST_ROUTE, "POST", &list);
+
+            let wrong = raw(
+                &app,
+                Request::builder()
+                    .uri(&list)
+                    .header("authorization", "Bearer wrong-secret-token-value")
+                    .header("cf-ray", "7f00000000000001-AMS"),
+                None,
+            )
+            .await;
+            check(wrong, LIST_ROUTE, "GET", &list);
+
+            let with_query = format!("{list}?per_page=5&marker=query-secret-value");
+            let queried = raw(&app, authorized(Method::GET, &with_query), None).await;
+            check(queried, LIST_ROUTE, "GET", &list);
+
+            let metrics = raw(&app, authorized(Method::GET, "/metrics"), None).await;
+            check(metrics, "/metrics", "GET", "/metrics");
+
+            let nowhere = raw(&app, Request::builder().uri("/nowhere"), None).await;
+            check(nowhere, "unmatched", "GET", "/nowhere");
+            expected
+        })
+    });
+
+    let text = captured.text();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let request_lines: Vec<&Value> = lines
+        .iter()
+        .filter(|line| line["fields"]["message"] == "request")
+        .collect();
+    assert_eq!(
+        request_lines.len(),
+        expected.len(),
+        "one line per request:\n{text}"
+    );
+    assert!(expected.iter().any(|e| e.code == Some(1405)));
+    assert!(expected.iter().any(|e| e.code == Some(1000)));
+    assert_eq!(expected[0].request_id, "log-test-create");
+    assert_eq!(expected[2].request_id, "7f00000000000001-AMS");
+    for want in &expected {
+        let found: Vec<&&Value> = request_lines
+            .iter()
+            .filter(|line| line["fields"]["request_id"] == want.request_id.as_str())
+            .collect();
+        assert_eq!(found.len(), 1, "{}: {found:?}", want.request_id);
+        let fields = &found[0]["fields"];
+        assert_eq!(found[0]["level"], "INFO");
+        assert_eq!(fields["route"], want.route, "{fields}");
+        assert_eq!(fields["method"], want.method, "{fields}");
+        assert_eq!(fields["path"], want.path.as_str(), "{fields}");
+        assert_eq!(fields["status"], want.status, "{fields}");
+        assert!(
+            fields["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0),
+            "{fields}"
+        );
+        match want.code {
+            Some(code) => assert_eq!(fields["code"], code, "{fields}"),
+            None => assert!(fields.get("code").is_none(), "{fields}"),
+        }
+    }
+    for secret in [
+        TOKEN,
+        "wrong-secret-token-value",
+        "query-secret-value",
+        "Bearer",
+        "-----BEGIN",
+        "PRIVATE KEY",
+        &crate::common::test_master_key(),
+    ] {
+        assert!(
+            !text.contains(secret),
+            "the logs contain {secret:?}:\n{text}"
+        );
+    }
+}
+
+/// How long the real binary may take to start or answer on a loaded two-core machine.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The real binary, killed on drop so a failing test leaves nothing running.
+struct Server {
+    child: Child,
+    stderr: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Server {
+    fn start(dir: &std::path::Path) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_edgecert"));
+        command
+            .current_dir(dir)
+            .args(["serve", "--log-format", "json"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        // The caller's own settings would change what starts.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("EDGECERT_") {
+                command.env_remove(name);
+            }
+        }
+        command
+            .env_remove("DATABASE_URL")
+            .env("RUST_LOG", "info")
+            .env("EDGECERT_LISTEN", "127.0.0.1:0")
+            .env("EDGECERT_METRICS_LISTEN", "127.0.0.1:0")
+            .env("EDGECERT_BOOTSTRAP_TOKEN", TOKEN);
+        let mut child = command.spawn().expect("edgecert starts");
+        let stream = child.stderr.take().expect("stderr is piped");
+        let (sender, stderr) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            stderr,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a JSON log line whose `fields` satisfy `wanted`.
+    #[track_caller]
+    fn wait_for(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(line) = self.stderr.recv_timeout(left) else {
+                panic!("no such log line; stderr:\n{}", self.seen.join("\n"));
+            };
+            self.seen.push(line.clone());
+            let parsed: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+            if wanted(&parsed["fields"]) {
+                return parsed;
+            }
+        }
+    }
+
+    #[track_caller]
+    fn listen_address(&mut self, message: &str) -> SocketAddr {
+        let line = self.wait_for(|fields| {
+            fields["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(message))
+        });
+        line["fields"]["listen"]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no listen address in {line}"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 exchange over a fresh connection: status, headers (lower-case names), body.
+#[track_caller]
+fn exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, BTreeMap<String, String>, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: edgecert\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    let body = body.unwrap_or_default();
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(request.as_bytes()).expect("send");
+    stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).expect("read");
+    let text = String::from_utf8(answer).expect("UTF-8 answer");
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|code| code.parse().ok())
+        .expect("status line");
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.to_ascii_lowercase(), value.trim().to_string()))
+        .collect();
+    (status, headers, body.to_string())
+}
+
+/// The binary as an operator runs it: JSON logs, and `/metrics` both on the API listener
+/// (with a token) and on `--metrics-listen` (without). Its own process, so counts are exact.
+#[test]
+fn the_binary_serves_metrics_on_its_own_listener_and_logs_json() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut server = Server::start(dir.path());
+    let metrics_addr = server.listen_address("serving /metrics without credentials");
+    let api = server.listen_address("edgecert is serving the API");
+    let bearer = format!("Bearer {TOKEN}");
+    let auth = ("Authorization", bearer.as_str());
+    let list = zone_csrs(ZONE);
+
+    let (status, _, _) = exchange(api, "GET", "/metrics", &[], None);
+    assert_eq!(status, 400, "the API listener's /metrics needs a token");
+    let mut ids = Vec::new();
+    for (key_type, id_header) in [("p256v1", "x-request-id"), ("rsa2048", "cf-ray")] {
+        let mut body = csr_body("app.example.com");
+        body["key_type"] = json!(key_type);
+        let id = format!("e2e-{key_type}");
+        let (status, headers, answer) = exchange(
+            api,
+            "POST",
+            &list,
+            &[auth, (id_header, id.as_str())],
+            Some(&body.to_string()),
+        );
+        assert_eq!(status, 201, "{answer}");
+        assert_eq!(headers.get(id_header), Some(&id));
+        assert_eq!(headers.get("x-request-id"), Some(&id));
+        ids.push(id);
+    }
+    let mut bad = csr_body("app.example.com");
+    bad["country"] = json!("USA");
+    let (status, _, _) = exchange(api, "POST", &list, &[auth], Some(&bad.to_string()));
+    assert_eq!(status, 400);
+    let (status, headers, _) = exchange(api, "GET", "/metrics", &[auth], None);
+    assert_eq!(status, 200);
+    assert!(headers["content-type"].starts_with("text/plain; version=0.0.4"));
+
+    let (status, headers, text) = exchange(metrics_addr, "GET", "/metrics", &[], None);
+    assert_eq!(status, 200, "{text}");
+    assert!(headers["content-type"].starts_with("text/plain; version=0.0.4"));
+    let metrics = Metrics::parse(&text);
+    let requests = |route, method, status, code| {
+        metrics.value(
+            REQUESTS,
+            &[
+                ("route", route),
+                ("method", method),
+                ("status", status),
+                ("code", code),
+            ],
+        )
+    };
+    assert_eq!(requests("/metrics", "GET", "400", "1402"), 1.0, "{text}");
+    assert_eq!(requests(LIST_ROUTE, "POST", "201", ""), 2.0, "{text}");
+    assert_eq!(requests(LIST_ROUTE, "POST", "400", "1405"), 1.0, "{text}");
+    assert_eq!(requests("/metrics", "GET", "200", ""), 1.0, "{text}");
+    assert_eq!(
+        metrics.value(REQUESTS, &[]),
+        5.0,
+        "scrapes of the metrics listener are not counted:\n{text}"
+    );
+    for key_type in ["p256v1", "rsa2048"] {
+        let count = metrics.value(&format!("{KEYGEN}_count"), &[("key_type", key_type)]);
+        assert_eq!(count, 1.0, "{key_type}:\n{text}");
+    }
+    assert_eq!(
+        metrics.value("edgecert_key_generations_in_flight", &[]),
+        0.0
+    );
+    assert_eq!(metrics.value("edgecert_key_generations_queued", &[]), 0.0);
+    assert!(metrics.value("edgecert_key_generation_concurrency", &[]) >= 1.0);
+    assert!(text.contains(&format!("# HELP {REQUESTS} ")), "{text}");
+    let max = metrics.value("edgecert_db_pool_max_connections", &[]);
+    let open = metrics.value("edgecert_db_pool_connections", &[]);
+    assert!(
+        max >= 1.0 && open >= 1.0 && open <= max,
+        "pool {open} of {max}:\n{text}"
+    );
+    let (status, _, _) = exchange(metrics_addr, "GET", "/client/v4/zones", &[auth], None);
+    assert_eq!(status, 404, "the metrics listener serves nothing else");
+
+    // One JSON line per API request, with proper JSON fields.
+    let mut request_lines = Vec::new();
+    while request_lines.len() < 5 {
+        request_lines.push(server.wait_for(|fields| fields["message"] == "request"));
+    }
+    for id in &ids {
+        let line = request_lines
+            .iter()
+            .find(|line| line["fields"]["request_id"] == id.as_str())
+            .unwrap_or_else(|| panic!("no line for {id}: {request_lines:?}"));
+        assert_eq!(line["fields"]["status"], 201);
+        assert_eq!(line["fields"]["route"], LIST_ROUTE);
+        assert!(line["fields"].get("code").is_none());
+        assert!(line["fields"]["latency_ms"].is_f64());
+    }
+    assert!(
+        request_lines
+            .iter()
+            .any(|line| line["fields"]["code"] == 1405 && line["fields"]["status"] == 400),
+        "{request_lines:?}"
+    );
+
+    // A graceful stop, and nothing secret in anything it logged.
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    server.wait_for(|fields| fields["message"] == "edgecert stopped");
+    let exit = server.child.wait().expect("wait");
+    assert_eq!(exit.code(), Some(0));
+    // The pipe closes when the process is gone: everything it wrote is in `seen` after this.
+    while let Ok(line) = server.stderr.recv_timeout(TIMEOUT) {
+        server.seen.push(line);
+    }
+    let logs = server.seen.join("\n");
+    for secret in [TOKEN, "-----BEGIN", "Bearer"] {
+        assert!(
+            !logs.contains(secret),
+            "the logs contain {secret:?}:\n{logs}"
+        );
+    }
+}
