@@ -21,13 +21,11 @@ use axum::http::{Method, Request, StatusCode};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use edgecert::AppState;
-use http_body_util::BodyExt;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
 use serde_json::{Value, json};
-use tower::ServiceExt;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::*;
 
@@ -167,30 +165,7 @@ async fn send(router: &Router, method: Method, path: &str, body: Option<&Value>)
         .header("authorization", format!("Bearer {TOKEN}"))
         .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
         .expect("valid request");
-    let response = router
-        .clone()
-        .oneshot(request)
-        .await
-        .expect("router is infallible");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    let body = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-        panic!(
-            "answer is not JSON ({e}): {}",
-            String::from_utf8_lossy(&bytes)
-        )
-    });
-    TestResponse {
-        status,
-        headers,
-        body,
-    }
+    crate::common::send_to(router, request).await
 }
 
 /// Whether every tool is on PATH; if not, skips or, when CI demands the test, fails.

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use edgecert::AppState;
 use edgecert::config::{Secret, ServeArgs};
@@ -273,38 +273,7 @@ impl TestApp {
         let request = request
             .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
             .expect("valid request");
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("router is infallible");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        let body = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-            panic!(
-                "answer is not JSON ({e}): {}",
-                String::from_utf8_lossy(&bytes)
-            )
-        });
-        assert_eq!(
-            headers
-                .get("content-type")
-                .map(|v| v.to_str().unwrap_or_default()),
-            Some("application/json"),
-            "every answer is JSON"
-        );
-        TestResponse {
-            status,
-            headers,
-            body,
-        }
+        send_to(&self.router, request).await
     }
 
     pub async fn get(&self, path: &str) -> TestResponse {
@@ -381,6 +350,47 @@ impl TestApp {
                 count
             }
         }
+    }
+}
+
+/// Sends a request through `router` and returns the raw answer.
+pub async fn exchange(router: &Router, request: Request<Body>) -> (StatusCode, HeaderMap, Bytes) {
+    let response = router
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("router is infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, headers, bytes)
+}
+
+/// Sends a request through `router` and decodes the JSON answer every API route gives.
+pub async fn send_to(router: &Router, request: Request<Body>) -> TestResponse {
+    let (status, headers, bytes) = exchange(router, request).await;
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+        panic!(
+            "answer is not JSON ({e}): {}",
+            String::from_utf8_lossy(&bytes)
+        )
+    });
+    assert_eq!(
+        headers
+            .get("content-type")
+            .map(|v| v.to_str().unwrap_or_default()),
+        Some("application/json"),
+        "every answer is JSON"
+    );
+    TestResponse {
+        status,
+        headers,
+        body,
     }
 }
 

@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -62,18 +61,8 @@ async fn raw(app: &TestApp, request: axum::http::request::Builder, body: Option<
     let request = request
         .body(body.map_or_else(Body::empty, Body::from))
         .expect("valid request");
-    let response = edgecert::http::router(app.state.clone())
-        .oneshot(request)
-        .await
-        .expect("router is infallible");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
+    let router = edgecert::http::router(app.state.clone());
+    let (status, headers, bytes) = crate::common::exchange(&router, request).await;
     Raw {
         status,
         headers,
