@@ -18,7 +18,9 @@ use super::rfc3339;
 use super::uploads::{self, KeySource, Upload, UploadCodes};
 use crate::app::AppState;
 use crate::pki::names::{SanProblem, check_san};
-use crate::store::{HostnameFilter, HostnameRecord, PageRequest, Scope, SslOptions, StoreError};
+use crate::store::{
+    HostnameFilter, HostnameMatch, HostnameRecord, PageRequest, Scope, SslOptions, StoreError,
+};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -171,6 +173,37 @@ impl From<HostnameRecord> for HostnameView {
             ("pending", "pending_validation")
         };
         let certificate = record.certificate;
+        // The record shape follows the DCV method, as the real API's does.
+        let validation_records = if certificate.is_some() {
+            Vec::new()
+        } else {
+            vec![match record.ssl_options.method.as_deref() {
+                Some("http") => json!({
+                    "http_url": format!(
+                        "http://{}/.well-known/acme-challenge/{}",
+                        record.hostname, record.ssl_id
+                    ),
+                    "http_body": token,
+                    "status": "pending",
+                }),
+                Some("email") => {
+                    let emails = [
+                        "admin",
+                        "administrator",
+                        "hostmaster",
+                        "postmaster",
+                        "webmaster",
+                    ]
+                    .map(|mailbox| format!("{mailbox}@{}", record.hostname));
+                    json!({ "emails": emails, "status": "pending" })
+                }
+                _ => json!({
+                    "txt_name": format!("_acme-challenge.{}", record.hostname),
+                    "txt_value": token,
+                    "status": "pending",
+                }),
+            }]
+        };
         let ssl = SslView {
             id: record.ssl_id,
             status: ssl_status,
@@ -190,15 +223,7 @@ impl From<HostnameRecord> for HostnameView {
                     })
                 })
                 .collect(),
-            validation_records: if certificate.is_some() {
-                Vec::new()
-            } else {
-                vec![json!({
-                    "txt_name": format!("_acme-challenge.{}", record.hostname),
-                    "txt_value": token,
-                    "status": "pending",
-                })]
-            },
+            validation_records,
             validation_errors: Vec::new(),
             custom_certificate: certificate.as_ref().map(|c| c.bundle_pem.clone()),
             issuer: certificate.as_ref().map(|c| c.issuer.clone()),
@@ -665,16 +690,42 @@ async fn list(
         })?),
         None => None,
     };
-    let hostname = query
-        .get("hostname")
-        .or_else(|| query.get("hostname.exact"))
-        .map(str::to_ascii_lowercase);
-    if id.is_some() && hostname.is_some() {
+    // The SDK sends `hostname.exact`, `hostname.contain` and `hostname.startsWith`; older
+    // clients a plain `hostname`. At most one of them, and not with `id`.
+    let mut matches = Vec::new();
+    for (key, make) in [
+        (
+            "hostname",
+            HostnameMatch::Exact as fn(String) -> HostnameMatch,
+        ),
+        ("hostname.exact", HostnameMatch::Exact),
+        ("hostname.contain", HostnameMatch::Contains),
+        ("hostname.startsWith", HostnameMatch::StartsWith),
+    ] {
+        if let Some(value) = query.get(key) {
+            if value.is_empty()
+                || value.len() > 255
+                || !value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '*'))
+            {
+                return Err(ApiError::bad_request(
+                    code::HOSTNAME_FILTER_INVALID,
+                    format!(
+                        "{key} {value:?} is not part of a hostname: use letters, digits, '.', '-' and '*'."
+                    ),
+                ));
+            }
+            matches.push(make(value.to_ascii_lowercase()));
+        }
+    }
+    if matches.len() > 1 || (id.is_some() && !matches.is_empty()) {
         return Err(ApiError::bad_request(
             code::HOSTNAME_FILTER_CONFLICT,
-            "The id filter cannot be combined with a hostname filter; use one of them.",
+            "Use one filter at a time: id, hostname.exact, hostname.contain or hostname.startsWith.",
         ));
     }
+    let hostname = matches.pop();
     let found = state
         .store
         .list_hostnames(

@@ -52,6 +52,7 @@ pub mod code {
     pub const HOSTNAME_SSL_ATTRIBUTE: u32 = 1434;
     pub const HOSTNAME_ID_INVALID: u32 = 1435;
     pub const HOSTNAME_NOT_FOUND: u32 = 1436;
+    pub const HOSTNAME_FILTER_INVALID: u32 = 1437;
     pub const HOSTNAME_FILTER_CONFLICT: u32 = 1438;
     pub const HOSTNAME_IMMUTABLE: u32 = 1439;
     pub const HOSTNAME_CERT_UNTRUSTED: u32 = 1441;

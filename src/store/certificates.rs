@@ -91,7 +91,31 @@ pub struct CertificateRecord {
 #[derive(Debug, Clone, Default)]
 pub struct HostnameFilter {
     pub id: Option<Uuid>,
-    pub hostname: Option<String>,
+    pub hostname: Option<HostnameMatch>,
+}
+
+/// How a hostname filter matches (hostnames are stored in lower case).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostnameMatch {
+    Exact(String),
+    Contains(String),
+    StartsWith(String),
+}
+
+impl HostnameMatch {
+    /// The filter as (exact value, LIKE pattern), one of them set.
+    pub(super) fn sql(&self) -> (Option<&str>, Option<String>) {
+        let escape = |text: &str| {
+            text.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        };
+        match self {
+            HostnameMatch::Exact(name) => (Some(name), None),
+            HostnameMatch::Contains(part) => (None, Some(format!("%{}%", escape(part)))),
+            HostnameMatch::StartsWith(prefix) => (None, Some(format!("{}%", escape(prefix)))),
+        }
+    }
 }
 
 pub(super) fn to_micros(at: OffsetDateTime) -> i64 {
@@ -320,14 +344,20 @@ macro_rules! certificate_methods {
                 let (limit, offset) = page.limit_offset();
                 // NULL filters match everything, so one statement serves every combination.
                 let condition = "zone_id = $1 AND ($2 IS NULL OR id = $2) \
-                                 AND ($3 IS NULL OR hostname = $3)";
+                                 AND ($3 IS NULL OR hostname = $3) \
+                                 AND ($4 IS NULL OR hostname LIKE $4 ESCAPE '\\')";
+                let (exact, pattern) = filter
+                    .hostname
+                    .as_ref()
+                    .map_or((None, None), super::certificates::HostnameMatch::sql);
                 let rows = sqlx::query(&format!(
                     "SELECT {hostname_columns} FROM custom_hostnames WHERE {condition} \
-                     ORDER BY created_at_us ASC, id ASC LIMIT $4 OFFSET $5"
+                     ORDER BY created_at_us ASC, id ASC LIMIT $5 OFFSET $6"
                 , hostname_columns = super::certificates::HOSTNAME_COLUMNS))
                 .bind(zone_id)
                 .bind(filter.id)
-                .bind(filter.hostname.as_deref())
+                .bind(exact)
+                .bind(pattern.as_deref())
                 .bind(limit)
                 .bind(offset)
                 .fetch_all(&self.pool)
@@ -337,7 +367,8 @@ macro_rules! certificate_methods {
                 ))
                 .bind(zone_id)
                 .bind(filter.id)
-                .bind(filter.hostname.as_deref())
+                .bind(exact)
+                .bind(pattern.as_deref())
                 .fetch_one(&self.pool)
                 .await?;
                 Ok(super::Page {

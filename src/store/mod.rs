@@ -14,8 +14,8 @@ use uuid::Uuid;
 use crate::pki::KeyType;
 
 pub use certificates::{
-    CertificateOptions, CertificateRecord, HostnameFilter, HostnameRecord, KeyRef, SslOptions,
-    StoredCertificate,
+    CertificateOptions, CertificateRecord, HostnameFilter, HostnameMatch, HostnameRecord, KeyRef,
+    SslOptions, StoredCertificate,
 };
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;

@@ -482,6 +482,12 @@ async fn list_get_and_delete_shape(backend: Backend) {
         let result = response.assert_success(StatusCode::CREATED);
         assert_eq!(result["ssl"]["status"], "pending_validation");
         assert_eq!(result["ssl"]["method"], "txt");
+        assert!(
+            result["ssl"]["validation_records"][0]["txt_name"]
+                .as_str()
+                .is_some_and(|name| name.starts_with("_acme-challenge.")),
+            "{result}"
+        );
         ids.push(result["id"].as_str().expect("id").to_string());
     }
     let mut seen = Vec::new();
@@ -517,6 +523,39 @@ async fn list_get_and_delete_shape(backend: Backend) {
     ))
     .await
     .assert_error(StatusCode::BAD_REQUEST, &[1438]);
+    let contains = app
+        .get(&format!("{}?hostname.contain=3.exa", zone_hostnames(ZONE)))
+        .await;
+    assert_eq!(
+        contains.body["result_info"]["total_count"], 1,
+        "{}",
+        contains.body
+    );
+    assert_eq!(contains.body["result"][0]["id"], ids[3].as_str());
+    let prefix = app
+        .get(&format!(
+            "{}?hostname.startsWith=h&per_page=50",
+            zone_hostnames(ZONE)
+        ))
+        .await;
+    assert_eq!(prefix.body["result_info"]["total_count"], 7);
+    // A LIKE wildcard is not a hostname character, so it cannot widen the match.
+    app.get(&format!("{}?hostname.startsWith=h_", zone_hostnames(ZONE)))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, &[1437]);
+    let none = app
+        .get(&format!(
+            "{}?hostname.contain=nothing-like-this",
+            zone_hostnames(ZONE)
+        ))
+        .await;
+    assert_eq!(none.assert_success(StatusCode::OK), &json!([]));
+    app.get(&format!(
+        "{}?hostname.contain=h&hostname.exact=h1.example.com",
+        zone_hostnames(ZONE)
+    ))
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, &[1438]);
     app.get(&hostname_path("nope"))
         .await
         .assert_error(StatusCode::BAD_REQUEST, &[1435]);
@@ -532,6 +571,20 @@ async fn list_get_and_delete_shape(backend: Backend) {
     app.delete(&hostname_path(&ids[0]))
         .await
         .assert_error(StatusCode::NOT_FOUND, &[1436]);
+    let http = app
+        .post(
+            &zone_hostnames(ZONE),
+            &json!({"hostname": "http.example.com", "ssl": {"method": "http", "type": "dv"}}),
+        )
+        .await;
+    let record = &http.assert_success(StatusCode::CREATED)["ssl"]["validation_records"][0];
+    assert!(
+        record["http_url"]
+            .as_str()
+            .is_some_and(|url| url.starts_with("http://http.example.com/")),
+        "{record}"
+    );
+    assert!(record.get("txt_name").is_none());
     // Words beside the id route are not ids.
     for word in ["fallback_origin", "quota"] {
         let response = app.get(&format!("{}/{word}", zone_hostnames(ZONE))).await;
