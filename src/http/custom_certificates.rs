@@ -13,6 +13,10 @@ use uuid::Uuid;
 use super::envelope::{Envelope, ResultInfo};
 use super::error::{ApiError, ErrorDetail, code};
 use super::extract::{JsonObject, QueryPairs, parse_uuid, path_param};
+use super::openapi::{
+    CertificateEnvelope, CertificateListEnvelope, CertificatesEnvelope, DeletedEnvelope,
+    OperationErrors, codes,
+};
 use super::rfc3339;
 use super::uploads::{self, KeySource, MIN_REMAINING_VALIDITY, Upload, UploadCodes};
 use crate::app::AppState;
@@ -54,7 +58,7 @@ const BUNDLE_METHODS: [&str; 3] = ["ubiquitous", "optimal", "force"];
 const TYPES: [&str; 2] = ["legacy_custom", "sni_custom"];
 const GEO_LABELS: [&str; 3] = ["us", "eu", "highest_security"];
 
-struct CertificateId(Uuid);
+pub(super) struct CertificateId(Uuid);
 
 impl<S: Send + Sync> FromRequestParts<S> for CertificateId {
     type Rejection = ApiError;
@@ -94,19 +98,24 @@ fn store_error(error: StoreError) -> ApiError {
 }
 
 /// A custom certificate as the API shows it; the private key is never part of it.
-#[derive(Serialize)]
-struct CertificateView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct CertificateView {
     id: Uuid,
     zone_id: String,
     hosts: Vec<String>,
     issuer: String,
     signature: String,
     serial_number: String,
+    /// Always `active`.
+    #[schema(value_type = String, example = "active")]
     status: &'static str,
     bundle_method: String,
+    /// `legacy_custom` or `sni_custom`.
     #[serde(rename = "type")]
     certificate_type: String,
+    /// `{"label": "us" | "eu" | "highest_security"}`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     geo_restrictions: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     policy_restrictions: Option<String>,
@@ -117,6 +126,8 @@ struct CertificateView {
     modified_on: String,
     expires_on: String,
     fingerprint_sha256: String,
+    /// Always null.
+    #[schema(value_type = Option<Object>)]
     keyless_server: Option<Value>,
 }
 
@@ -279,20 +290,154 @@ async fn check_upload(
     .await
 }
 
-async fn create(
-    State(state): State<AppState>,
-    scope: Scope,
-    JsonObject(body): JsonObject,
-) -> Result<Envelope<CertificateView>, ApiError> {
-    let zone_id = zone_of(&scope)?;
-    let certificate_pem = text(&body, "certificate", code::CERT_INVALID)?.unwrap_or_default();
+/// The error answers of each operation, beyond those every route shares.
+pub(super) const ERRORS: &[OperationErrors] = &[
+    (
+        "zone_custom_certificates_list",
+        &[(400, codes![INVALID_REQUEST_PARAMETERS])],
+    ),
+    (
+        "zone_custom_certificates_create",
+        &[
+            (
+                400,
+                codes![
+                    CERT_INVALID,
+                    CERT_PARAMETERS,
+                    HOSTNAME_BUNDLE_METHOD,
+                    HOSTNAME_CSR_ID_INVALID,
+                    CERT_KEY_INVALID,
+                    HOSTNAME_CERT_SEVERAL_LEAVES,
+                    CERT_NO_LEAF,
+                    CERT_KEY_MISMATCH,
+                    CERT_UNTRUSTED,
+                    CERT_EXPIRES_SOON,
+                    HOSTNAME_CERT_SIGNATURE,
+                ],
+            ),
+            (404, codes![HOSTNAME_CSR_NOT_FOUND]),
+        ],
+    ),
+    (
+        "zone_custom_certificates_get",
+        &[
+            (400, codes![CERT_ID_INVALID]),
+            (404, codes![CERT_NOT_FOUND]),
+        ],
+    ),
+    (
+        "zone_custom_certificates_edit",
+        &[
+            (
+                400,
+                codes![
+                    CERT_ID_INVALID,
+                    CERT_INVALID,
+                    CERT_PARAMETERS,
+                    HOSTNAME_BUNDLE_METHOD,
+                    HOSTNAME_CSR_ID_INVALID,
+                    CERT_KEY_INVALID,
+                    HOSTNAME_CERT_SEVERAL_LEAVES,
+                    CERT_NO_LEAF,
+                    CERT_KEY_MISMATCH,
+                    CERT_UNTRUSTED,
+                    CERT_EXPIRES_SOON,
+                    HOSTNAME_CERT_SIGNATURE,
+                ],
+            ),
+            (404, codes![CERT_NOT_FOUND, HOSTNAME_CSR_NOT_FOUND]),
+        ],
+    ),
+    (
+        "zone_custom_certificates_delete",
+        &[
+            (400, codes![CERT_ID_INVALID]),
+            (404, codes![CERT_NOT_FOUND]),
+        ],
+    ),
+    (
+        "zone_custom_certificates_prioritize",
+        &[
+            (400, codes![CERT_PARAMETERS]),
+            (404, codes![CERT_NOT_FOUND]),
+        ],
+    ),
+];
+
+/// The body of an upload.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(super) struct CertificateCreateRequest {
+    /// The PEM certificate, with its chain.
+    certificate: String,
+    /// The certificate's PEM private key; or give `custom_csr_id`, not both.
+    private_key: Option<String>,
+    /// The id of the custom CSR the certificate was issued for; its key stays in edgecert.
+    custom_csr_id: Option<String>,
+    /// `legacy_custom` (default) or `sni_custom`.
+    #[schema(rename = "type")]
+    certificate_type: Option<String>,
+    /// `ubiquitous` (default), `optimal` or `force` (skips the trust check).
+    bundle_method: Option<String>,
+    /// `{"label": "us" | "eu" | "highest_security"}`; null clears it.
+    #[schema(value_type = Option<Object>)]
+    geo_restrictions: Option<Value>,
+    /// Policy restrictions, as text.
+    policy: Option<String>,
+    /// Read when `policy` is absent.
+    policy_restrictions: Option<String>,
+}
+
+/// The body of an edit: absent fields stay as they are. A new certificate alone keeps the
+/// current key; a new key alone is checked against the current certificate.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(super) struct CertificateEditRequest {
+    /// A new PEM certificate, with its chain.
+    certificate: Option<String>,
+    /// A new PEM private key; or give `custom_csr_id`, not both.
+    private_key: Option<String>,
+    /// The id of the custom CSR the certificate was issued for.
+    custom_csr_id: Option<String>,
+    /// `ubiquitous`, `optimal` or `force`.
+    bundle_method: Option<String>,
+    /// `{"label": "us" | "eu" | "highest_security"}`; null clears it.
+    #[schema(value_type = Option<Object>)]
+    geo_restrictions: Option<Value>,
+    /// Policy restrictions, as text.
+    policy: Option<String>,
+    /// Read when `policy` is absent.
+    policy_restrictions: Option<String>,
+}
+
+/// The body of a prioritize request.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(super) struct PrioritizeRequest {
+    #[schema(min_items = 1)]
+    certificates: Vec<PriorityEntry>,
+}
+
+/// A certificate's new priority.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(super) struct PriorityEntry {
+    id: Uuid,
+    priority: i64,
+}
+
+/// The certificate, settings and key of an upload, checked for shape in the documented order.
+fn parse_create(
+    body: &Map<String, Value>,
+) -> Result<(&str, CertificateOptions, KeySource<'_>), ApiError> {
+    let certificate_pem = text(body, "certificate", code::CERT_INVALID)?.unwrap_or_default();
     let mut options = CertificateOptions {
         bundle_method: "ubiquitous".into(),
         certificate_type: "legacy_custom".into(),
         geo_restrictions: None,
         policy: None,
     };
-    if let Some(kind) = text(&body, "type", code::CERT_PARAMETERS)? {
+    if let Some(kind) = text(body, "type", code::CERT_PARAMETERS)? {
         if !TYPES.contains(&kind) {
             return Err(invalid(
                 format!("type {kind:?} is not supported; use legacy_custom or sni_custom."),
@@ -301,15 +446,29 @@ async fn create(
         }
         options.certificate_type = kind.to_string();
     }
-    apply_options(&body, &mut options)?;
-    let accepted = check_upload(
-        &state,
-        zone_id,
-        key_source(&body, None)?,
-        certificate_pem,
-        &options,
-    )
-    .await?;
+    apply_options(body, &mut options)?;
+    let key = key_source(body, None)?;
+    Ok((certificate_pem, options, key))
+}
+
+#[utoipa::path(
+    post,
+    path = "/client/v4/zones/{zone_id}/custom_certificates",
+    operation_id = "zone_custom_certificates_create",
+    tag = "Custom certificates",
+    summary = "Upload a custom certificate",
+    params(("zone_id" = String, Path, description = "Zone identifier: 32 lowercase hexadecimal characters.")),
+    request_body = CertificateCreateRequest,
+    responses((status = 200, description = "The certificate was uploaded.", body = CertificateEnvelope)),
+)]
+pub(super) async fn create(
+    State(state): State<AppState>,
+    scope: Scope,
+    JsonObject(body): JsonObject,
+) -> Result<Envelope<CertificateView>, ApiError> {
+    let zone_id = zone_of(&scope)?;
+    let (certificate_pem, options, key) = parse_create(&body)?;
+    let accepted = check_upload(&state, zone_id, key, certificate_pem, &options).await?;
     let record = CertificateRecord {
         id: Uuid::new_v4(),
         zone_id: zone_id.to_string(),
@@ -330,7 +489,20 @@ async fn create(
     Ok(Envelope::ok(record.into()))
 }
 
-async fn edit(
+#[utoipa::path(
+    patch,
+    path = "/client/v4/zones/{zone_id}/custom_certificates/{custom_certificate_id}",
+    operation_id = "zone_custom_certificates_edit",
+    tag = "Custom certificates",
+    summary = "Edit a custom certificate",
+    params(
+        ("zone_id" = String, Path, description = "Zone identifier: 32 lowercase hexadecimal characters."),
+        ("custom_certificate_id" = Uuid, Path, description = "The certificate's id, in hyphenated form."),
+    ),
+    request_body = CertificateEditRequest,
+    responses((status = 200, description = "The certificate was changed.", body = CertificateEnvelope)),
+)]
+pub(super) async fn edit(
     State(state): State<AppState>,
     scope: Scope,
     CertificateId(id): CertificateId,
@@ -380,7 +552,19 @@ async fn edit(
     Ok(Envelope::ok(record.into()))
 }
 
-async fn fetch(
+#[utoipa::path(
+    get,
+    path = "/client/v4/zones/{zone_id}/custom_certificates/{custom_certificate_id}",
+    operation_id = "zone_custom_certificates_get",
+    tag = "Custom certificates",
+    summary = "Get a custom certificate",
+    params(
+        ("zone_id" = String, Path, description = "Zone identifier: 32 lowercase hexadecimal characters."),
+        ("custom_certificate_id" = Uuid, Path, description = "The certificate's id, in hyphenated form."),
+    ),
+    responses((status = 200, description = "The certificate.", body = CertificateEnvelope)),
+)]
+pub(super) async fn fetch(
     State(state): State<AppState>,
     scope: Scope,
     CertificateId(id): CertificateId,
@@ -393,14 +577,49 @@ async fn fetch(
     Ok(Envelope::ok(record.into()))
 }
 
-async fn list(
+const MATCHES: [&str; 2] = ["any", "all"];
+
+/// Query parameters of the list operation.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct ListQuery {
+    /// Page number, from 1.
+    #[param(minimum = 1, maximum = 4294967295_u64, default = 1)]
+    page: Option<u64>,
+    /// Items per page.
+    #[param(minimum = 5, maximum = 50, default = 20)]
+    per_page: Option<u64>,
+    /// Accepted for the SDKs (`any` or `all`) and checked; there are no filters to combine.
+    #[param(rename = "match", inline)]
+    match_: Option<ListMatch>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum ListMatch {
+    Any,
+    All,
+}
+
+#[utoipa::path(
+    get,
+    path = "/client/v4/zones/{zone_id}/custom_certificates",
+    operation_id = "zone_custom_certificates_list",
+    tag = "Custom certificates",
+    summary = "List custom certificates",
+    params(("zone_id" = String, Path, description = "Zone identifier: 32 lowercase hexadecimal characters."), ListQuery),
+    responses((status = 200, description = "A page of certificates, in priority order.", body = CertificateListEnvelope)),
+)]
+pub(super) async fn list(
     State(state): State<AppState>,
     scope: Scope,
     query: QueryPairs,
 ) -> Result<Envelope<Vec<CertificateView>>, ApiError> {
     let page = query.number("page", 1, 1..=u64::from(u32::MAX))?;
     let per_page = query.number("per_page", 20, 5..=50)?;
-    query.choice("match", &["any", "all"])?;
+    query.choice("match", &MATCHES)?;
     let found = state
         .store
         .list_certificates(zone_of(&scope)?, PageRequest { page, per_page })
@@ -412,7 +631,19 @@ async fn list(
     ))
 }
 
-async fn delete(
+#[utoipa::path(
+    delete,
+    path = "/client/v4/zones/{zone_id}/custom_certificates/{custom_certificate_id}",
+    operation_id = "zone_custom_certificates_delete",
+    tag = "Custom certificates",
+    summary = "Delete a custom certificate",
+    params(
+        ("zone_id" = String, Path, description = "Zone identifier: 32 lowercase hexadecimal characters."),
+        ("custom_certificate_id" = Uuid, Path, description = "The certificate's id, in hyphenated form."),
+    ),
+    responses((status = 200, description = "The certificate was deleted.", body = DeletedEnvelope)),
+)]
+pub(super) async fn delete(
     State(state): State<AppState>,
     scope: Scope,
     CertificateId(id): CertificateId,
@@ -428,12 +659,44 @@ async fn delete(
 
 /// `PUT .../prioritize` with `{"certificates": [{"id", "priority"}]}`; answers every
 /// certificate of the zone in priority order.
-async fn prioritize(
+#[utoipa::path(
+    put,
+    path = "/client/v4/zones/{zone_id}/custom_certificates/prioritize",
+    operation_id = "zone_custom_certificates_prioritize",
+    tag = "Custom certificates",
+    summary = "Set certificates' priorities",
+    params(("zone_id" = String, Path, description = "Zone identifier: 32 lowercase hexadecimal characters.")),
+    request_body = PrioritizeRequest,
+    responses((status = 200, description = "Every certificate of the zone, in priority order.", body = CertificatesEnvelope)),
+)]
+pub(super) async fn prioritize(
     State(state): State<AppState>,
     scope: Scope,
     JsonObject(body): JsonObject,
 ) -> Result<Envelope<Vec<CertificateView>>, ApiError> {
     let zone_id = zone_of(&scope)?;
+    let priorities = parse_priorities(&body)?;
+    state
+        .store
+        .prioritize_certificates(zone_id, &priorities)
+        .await
+        .map_err(store_error)?;
+    let mut all = Vec::new();
+    for page in 1.. {
+        let found = state
+            .store
+            .list_certificates(zone_id, PageRequest { page, per_page: 50 })
+            .await?;
+        let done = found.items.len() < 50;
+        all.extend(found.items.into_iter().map(CertificateView::from));
+        if done {
+            break;
+        }
+    }
+    Ok(Envelope::ok(all))
+}
+
+fn parse_priorities(body: &Map<String, Value>) -> Result<Vec<(Uuid, i64)>, ApiError> {
     let entries = body
         .get("certificates")
         .and_then(Value::as_array)
@@ -460,22 +723,77 @@ async fn prioritize(
             }
         }
     }
-    state
-        .store
-        .prioritize_certificates(zone_id, &priorities)
-        .await
-        .map_err(store_error)?;
-    let mut all = Vec::new();
-    for page in 1.. {
-        let found = state
-            .store
-            .list_certificates(zone_id, PageRequest { page, per_page: 50 })
-            .await?;
-        let done = found.items.len() < 50;
-        all.extend(found.items.into_iter().map(CertificateView::from));
-        if done {
-            break;
+    Ok(priorities)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn properties<T: utoipa::PartialSchema>() -> Vec<String> {
+        let schema = serde_json::to_value(T::schema()).unwrap();
+        schema["properties"]
+            .as_object()
+            .expect("an object schema")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    fn pointers(error: ApiError) -> Vec<String> {
+        error
+            .errors()
+            .iter()
+            .filter_map(|e| e.source.as_ref().map(|s| s.pointer.clone()))
+            .collect()
+    }
+
+    fn object(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn the_request_schemas_name_only_fields_the_parsers_read() {
+        let create = properties::<CertificateCreateRequest>();
+        assert_eq!(create.len(), 8);
+        for property in &create {
+            // A value of the wrong type is reported at the field only if the parser reads it.
+            let body = object(json!({ property.as_str(): 12345 }));
+            let error = parse_create(&body)
+                .err()
+                .unwrap_or_else(|| panic!("{property}"));
+            assert!(
+                pointers(error).contains(&format!("/{property}")),
+                "{property}"
+            );
+        }
+        // An edit reads the same fields through the same helpers, except `type`, refused.
+        for property in properties::<CertificateEditRequest>() {
+            assert!(
+                create.contains(&property) && property != "type",
+                "{property}"
+            );
+        }
+        assert_eq!(properties::<PrioritizeRequest>(), ["certificates"]);
+        let error = parse_priorities(&object(json!({"certificates": 12345}))).unwrap_err();
+        assert_eq!(pointers(error), ["/certificates"]);
+        let id = "7b163417-1d2b-4c84-a38a-2fb7a0cd7752";
+        assert_eq!(properties::<PriorityEntry>(), ["id", "priority"]);
+        let entry = json!({"id": id, "priority": 3});
+        assert_eq!(
+            parse_priorities(&object(json!({"certificates": [entry]}))).unwrap(),
+            [(parse_uuid(id).unwrap(), 3)]
+        );
+        for property in properties::<PriorityEntry>() {
+            let mut entry = entry.as_object().unwrap().clone();
+            entry.remove(&property);
+            assert!(parse_priorities(&object(json!({"certificates": [entry]}))).is_err());
         }
     }
-    Ok(Envelope::ok(all))
+
+    #[test]
+    fn the_list_parameters_match_the_handler() {
+        let schema = serde_json::to_value(<ListMatch as utoipa::PartialSchema>::schema()).unwrap();
+        assert_eq!(schema["enum"], json!(MATCHES));
+    }
 }

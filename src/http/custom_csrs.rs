@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::envelope::{Envelope, ResultInfo};
 use super::error::{ApiError, ErrorDetail, code};
 use super::extract::{CsrId, JsonObject, QueryPairs};
+use super::openapi::{CsrEnvelope, CsrListEnvelope, DeletedEnvelope, OperationErrors, codes};
 use super::rfc3339;
 use crate::app::AppState;
 use crate::pki::KeyType;
@@ -35,8 +36,8 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// A CSR as the API shows it. There is deliberately no field that could hold the private key.
-#[derive(Debug, Serialize)]
-struct CsrView {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct CsrView {
     id: Uuid,
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<String>,
@@ -52,8 +53,12 @@ struct CsrView {
     organizational_unit: Option<String>,
     common_name: String,
     sans: Vec<String>,
+    /// `rsa2048` or `p256v1`.
+    #[schema(value_type = String, example = "rsa2048")]
     key_type: &'static str,
+    /// The CSR, PEM-encoded.
     csr: String,
+    /// RFC 3339, UTC.
     created_at: String,
 }
 
@@ -95,7 +100,93 @@ fn not_found(error: StoreError) -> ApiError {
     }
 }
 
-async fn create(
+/// The error answers of each operation, beyond those every route shares.
+pub(super) const ERRORS: &[OperationErrors] = &[
+    (
+        "zone_custom_csrs_list",
+        &[(400, codes![INVALID_REQUEST_PARAMETERS])],
+    ),
+    (
+        "zone_custom_csrs_create",
+        &[(
+            400,
+            codes![
+                CSR_COUNTRY,
+                CSR_STATE,
+                CSR_LOCALITY,
+                CSR_ORGANIZATION,
+                CSR_COMMON_NAME,
+                CSR_COMMON_NAME_TOO_LONG,
+                CSR_SAN_REQUIRED,
+                CSR_SAN_INVALID,
+                CSR_SAN_NON_ASCII,
+                CSR_SAN_RESERVED_TLD,
+                CSR_SAN_NO_PUBLIC_SUFFIX,
+                CSR_SAN_EXAMPLE_DOMAIN,
+                CSR_KEY_TYPE,
+            ],
+        )],
+    ),
+    (
+        "zone_custom_csrs_get",
+        &[(400, codes![CSR_ID_INVALID]), (404, codes![CSR_NOT_FOUND])],
+    ),
+    (
+        "zone_custom_csrs_delete",
+        &[
+            (400, codes![CSR_ID_INVALID]),
+            (404, codes![CSR_NOT_FOUND]),
+            (409, codes![CSR_IN_USE]),
+        ],
+    ),
+];
+
+/// The body of a create request. Unknown fields are ignored; every problem is reported at once.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(super) struct CsrCreateRequest {
+    /// ISO 3166-1 alpha-2 country code, e.g. `US`.
+    #[schema(min_length = 2, max_length = 2, example = "US")]
+    country: String,
+    /// State or province.
+    #[schema(max_length = 128)]
+    state: String,
+    /// City.
+    #[schema(max_length = 128)]
+    locality: String,
+    /// Organization name.
+    #[schema(max_length = 64)]
+    organization: String,
+    /// Organizational unit.
+    #[schema(max_length = 64)]
+    organizational_unit: Option<String>,
+    /// The certificate's common name; at most 64 characters.
+    #[schema(max_length = 64, example = "app.example.com")]
+    common_name: String,
+    /// DNS names the certificate will cover (at least one, each once).
+    #[schema(min_items = 1)]
+    sans: Vec<String>,
+    /// `rsa2048` (default) or `p256v1`.
+    #[schema(example = "rsa2048")]
+    key_type: Option<String>,
+    /// A label for the CSR.
+    name: Option<String>,
+    /// A description of the CSR.
+    description: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/client/v4/zones/{zone_id}/custom_csrs",
+    operation_id = "zone_custom_csrs_create",
+    tag = "Custom CSRs",
+    summary = "Create a CSR",
+    description = "Generates a private key (kept encrypted in edgecert, never returned) and a CSR signed with it.",
+    params(("zone_id" = String, Path, description = "Zone identifier: 32 lowercase hexadecimal characters.")),
+    request_body = CsrCreateRequest,
+    responses((status = 201, description = "The CSR was created.", body = CsrEnvelope)),
+)]
+pub(super) async fn create(
     State(state): State<AppState>,
     scope: Scope,
     JsonObject(body): JsonObject,
@@ -147,7 +238,19 @@ async fn create(
     Ok(Envelope::created(record.into()))
 }
 
-async fn fetch(
+#[utoipa::path(
+    get,
+    path = "/client/v4/zones/{zone_id}/custom_csrs/{custom_csr_id}",
+    operation_id = "zone_custom_csrs_get",
+    tag = "Custom CSRs",
+    summary = "Get a CSR",
+    params(
+        ("zone_id" = String, Path, description = "Zone identifier: 32 lowercase hexadecimal characters."),
+        ("custom_csr_id" = Uuid, Path, description = "The CSR's id, in hyphenated form."),
+    ),
+    responses((status = 200, description = "The CSR.", body = CsrEnvelope)),
+)]
+pub(super) async fn fetch(
     State(state): State<AppState>,
     scope: Scope,
     CsrId(id): CsrId,
@@ -156,19 +259,70 @@ async fn fetch(
     Ok(Envelope::ok(record.into()))
 }
 
-async fn list(
+const ORDERS: [&str; 3] = ["created_at", "name", "account_tag"];
+const DIRECTIONS: [&str; 2] = ["asc", "desc"];
+
+/// Query parameters of the list operation.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct ListQuery {
+    /// Page number, from 1.
+    #[param(minimum = 1, maximum = 4294967295_u64, default = 1)]
+    page: Option<u64>,
+    /// Items per page.
+    #[param(minimum = 5, maximum = 50, default = 20)]
+    per_page: Option<u64>,
+    /// Sort field: `created_at` (default), `name` or `account_tag`.
+    #[param(inline)]
+    order: Option<ListOrder>,
+    /// `asc` or `desc`; the default is `desc` for `created_at` and `asc` otherwise.
+    #[param(inline)]
+    direction: Option<ListDirection>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum ListOrder {
+    CreatedAt,
+    Name,
+    AccountTag,
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum ListDirection {
+    Asc,
+    Desc,
+}
+
+#[utoipa::path(
+    get,
+    path = "/client/v4/zones/{zone_id}/custom_csrs",
+    operation_id = "zone_custom_csrs_list",
+    tag = "Custom CSRs",
+    summary = "List CSRs",
+    params(
+        ("zone_id" = String, Path, description = "Zone identifier: 32 lowercase hexadecimal characters."),
+        ListQuery,
+    ),
+    responses((status = 200, description = "A page of CSRs.", body = CsrListEnvelope)),
+)]
+pub(super) async fn list(
     State(state): State<AppState>,
     scope: Scope,
     query: QueryPairs,
 ) -> Result<Envelope<Vec<CsrView>>, ApiError> {
     let page = query.number("page", 1, 1..=u64::from(u32::MAX))?;
     let per_page = query.number("per_page", 20, 5..=50)?;
-    let order = match query.choice("order", &["created_at", "name", "account_tag"])? {
+    let order = match query.choice("order", &ORDERS)? {
         Some("name") => CsrOrder::Name,
         Some("account_tag") => CsrOrder::AccountTag,
         _ => CsrOrder::CreatedAt,
     };
-    let direction = match query.choice("direction", &["asc", "desc"])? {
+    let direction = match query.choice("direction", &DIRECTIONS)? {
         Some("asc") => Direction::Asc,
         Some(_) => Direction::Desc,
         None if order == CsrOrder::CreatedAt => Direction::Desc,
@@ -183,7 +337,19 @@ async fn list(
     Ok(Envelope::list(items, info))
 }
 
-async fn delete(
+#[utoipa::path(
+    delete,
+    path = "/client/v4/zones/{zone_id}/custom_csrs/{custom_csr_id}",
+    operation_id = "zone_custom_csrs_delete",
+    tag = "Custom CSRs",
+    summary = "Delete a CSR and its private key",
+    params(
+        ("zone_id" = String, Path, description = "Zone identifier: 32 lowercase hexadecimal characters."),
+        ("custom_csr_id" = Uuid, Path, description = "The CSR's id, in hyphenated form."),
+    ),
+    responses((status = 200, description = "The CSR and its key were deleted.", body = DeletedEnvelope)),
+)]
+pub(super) async fn delete(
     State(state): State<AppState>,
     scope: Scope,
     CsrId(id): CsrId,
@@ -504,6 +670,46 @@ mod tests {
             codes(CsrDraft::parse(&body(json!({})), false)),
             vec![1405, 1406, 1407, 1408, 1409, 1411]
         );
+    }
+
+    /// Property names of a schema, as the document shows them.
+    fn properties<T: utoipa::PartialSchema>() -> Vec<String> {
+        let schema = serde_json::to_value(T::schema()).unwrap();
+        schema["properties"]
+            .as_object()
+            .expect("an object schema")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    fn enum_values<T: utoipa::PartialSchema>() -> Vec<String> {
+        let schema = serde_json::to_value(T::schema()).unwrap();
+        serde_json::from_value(schema["enum"].clone()).unwrap()
+    }
+
+    #[test]
+    fn the_request_schema_names_only_fields_the_parser_reads() {
+        let properties = properties::<CsrCreateRequest>();
+        assert_eq!(properties.len(), 10);
+        for property in properties {
+            // A value of the wrong type is reported at the field only if the parser reads it.
+            let errors =
+                CsrDraft::parse(&body(json!({ property.as_str(): 12345 })), false).unwrap_err();
+            let pointer = format!("/{property}");
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e.source.as_ref().is_some_and(|s| s.pointer == pointer)),
+                "the parser does not read {property}: {errors:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_list_parameters_match_the_handler() {
+        assert_eq!(enum_values::<ListOrder>(), ORDERS);
+        assert_eq!(enum_values::<ListDirection>(), DIRECTIONS);
     }
 
     #[test]

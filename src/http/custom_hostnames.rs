@@ -1,5 +1,7 @@
 //! `custom_hostnames` (zone scope): create, list, get, edit, delete, with uploaded certificates.
 
+use std::collections::HashMap;
+
 use axum::Router;
 use axum::extract::{FromRequestParts, OriginalUri, State};
 use axum::http::StatusCode;
@@ -14,6 +16,9 @@ use uuid::Uuid;
 use super::envelope::{Envelope, ResultInfo};
 use super::error::{ApiError, ErrorDetail, code};
 use super::extract::{JsonObject, QueryPairs, parse_uuid, path_param};
+use super::openapi::{
+    HostnameDeletedEnvelope, HostnameEnvelope, HostnameListEnvelope, OperationErrors, codes,
+};
 use super::rfc3339;
 use super::uploads::{self, KeySource, Upload, UploadCodes};
 use crate::app::AppState;
@@ -58,7 +63,7 @@ const CODES: UploadCodes = UploadCodes {
 };
 
 /// `{custom_hostname_id}` from the path.
-struct HostnameId(Uuid);
+pub(super) struct HostnameId(Uuid);
 
 impl<S: Send + Sync> FromRequestParts<S> for HostnameId {
     type Rejection = ApiError;
@@ -118,9 +123,11 @@ fn write_error(error: StoreError) -> ApiError {
 }
 
 /// The hostname's `ssl` object as the API shows it. The private key is never part of it.
-#[derive(Serialize)]
-struct SslView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct SslView {
     id: Uuid,
+    /// `active` once a certificate is uploaded, `pending_validation` before.
+    #[schema(value_type = String, example = "pending_validation")]
     status: &'static str,
     #[serde(flatten)]
     options: SslOptions,
@@ -140,21 +147,40 @@ struct SslView {
     uploaded_on: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     expires_on: Option<String>,
+    /// The uploaded certificate's facts: id, issuer, serial_number, signature, issued_on,
+    /// expires_on, fingerprint_sha256.
+    #[schema(value_type = Vec<Object>)]
     certificates: Vec<Value>,
+    /// While pending: one record shaped by the DCV method (`txt_name`/`txt_value`,
+    /// `http_url`/`http_body`, or `emails`), with `status`.
+    #[schema(value_type = Vec<Object>)]
     validation_records: Vec<Value>,
+    /// Always empty.
+    #[schema(value_type = Vec<Object>)]
     validation_errors: Vec<Value>,
 }
 
-#[derive(Serialize)]
-struct HostnameView {
+/// A custom hostname as the API shows it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct HostnameView {
     id: Uuid,
     hostname: String,
+    /// RFC 3339, UTC.
     created_at: String,
+    /// `active` once a certificate is uploaded, `pending` before.
+    #[schema(value_type = String, example = "pending")]
     status: &'static str,
     ssl: SslView,
+    /// Always empty.
     verification_errors: Vec<String>,
+    /// `{"type": "txt", "name", "value"}`.
+    #[schema(value_type = Object)]
     ownership_verification: Value,
+    /// `{"http_url", "http_body"}`.
+    #[schema(value_type = Object)]
     ownership_verification_http: Value,
+    /// String values only.
+    #[schema(value_type = Option<HashMap<String, String>>)]
     #[serde(skip_serializing_if = "Option::is_none")]
     custom_metadata: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -579,7 +605,167 @@ fn apply_settings(record: &mut HostnameRecord, settings: &mut Settings) {
     }
 }
 
-async fn create(
+/// The error answers of each operation, beyond those every route shares.
+pub(super) const ERRORS: &[OperationErrors] = &[
+    (
+        "zone_custom_hostnames_list",
+        &[(
+            400,
+            codes![
+                INVALID_REQUEST_PARAMETERS,
+                HOSTNAME_ID_INVALID,
+                HOSTNAME_FILTER_INVALID,
+                HOSTNAME_FILTER_CONFLICT,
+            ],
+        )],
+    ),
+    (
+        "zone_custom_hostnames_create",
+        &[
+            (
+                400,
+                codes![
+                    HOSTNAME_INVALID,
+                    HOSTNAME_NON_ASCII,
+                    HOSTNAME_RESERVED_TLD,
+                    HOSTNAME_NO_PUBLIC_SUFFIX,
+                    HOSTNAME_EXAMPLE_DOMAIN,
+                    HOSTNAME_METADATA,
+                    HOSTNAME_ORIGIN,
+                    HOSTNAME_SSL_METHOD,
+                    HOSTNAME_SSL_TYPE,
+                    HOSTNAME_BUNDLE_METHOD,
+                    HOSTNAME_SSL_ATTRIBUTE,
+                    HOSTNAME_CSR_ID_INVALID,
+                    HOSTNAME_CERT_EMPTY,
+                    HOSTNAME_CERT_UNPARSABLE,
+                    HOSTNAME_CERT_SEVERAL_LEAVES,
+                    HOSTNAME_CERT_NO_LEAF,
+                    HOSTNAME_KEY_INVALID,
+                    HOSTNAME_KEY_MISMATCH,
+                    HOSTNAME_CERT_UNTRUSTED,
+                    HOSTNAME_NOT_COVERED,
+                    HOSTNAME_CERT_SIGNATURE,
+                ],
+            ),
+            (404, codes![HOSTNAME_CSR_NOT_FOUND]),
+            (409, codes![HOSTNAME_DUPLICATE]),
+        ],
+    ),
+    (
+        "zone_custom_hostnames_get",
+        &[
+            (400, codes![HOSTNAME_ID_INVALID]),
+            (404, codes![HOSTNAME_NOT_FOUND]),
+        ],
+    ),
+    (
+        "zone_custom_hostnames_edit",
+        &[
+            (
+                400,
+                codes![
+                    HOSTNAME_ID_INVALID,
+                    HOSTNAME_METADATA,
+                    HOSTNAME_ORIGIN,
+                    HOSTNAME_SSL_METHOD,
+                    HOSTNAME_SSL_TYPE,
+                    HOSTNAME_BUNDLE_METHOD,
+                    HOSTNAME_SSL_ATTRIBUTE,
+                    HOSTNAME_CSR_ID_INVALID,
+                    HOSTNAME_CERT_EMPTY,
+                    HOSTNAME_CERT_UNPARSABLE,
+                    HOSTNAME_CERT_SEVERAL_LEAVES,
+                    HOSTNAME_CERT_NO_LEAF,
+                    HOSTNAME_KEY_INVALID,
+                    HOSTNAME_KEY_MISMATCH,
+                    HOSTNAME_CERT_UNTRUSTED,
+                    HOSTNAME_NOT_COVERED,
+                    HOSTNAME_CERT_SIGNATURE,
+                ],
+            ),
+            (404, codes![HOSTNAME_NOT_FOUND, HOSTNAME_CSR_NOT_FOUND]),
+            (409, codes![HOSTNAME_IMMUTABLE, HOSTNAME_DUPLICATE]),
+        ],
+    ),
+    (
+        "zone_custom_hostnames_delete",
+        &[
+            (400, codes![HOSTNAME_ID_INVALID]),
+            (404, codes![HOSTNAME_NOT_FOUND]),
+        ],
+    ),
+];
+
+/// The `ssl` object of a create or edit request.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(super) struct SslRequestBody {
+    /// Domain control validation method: `http`, `txt` or `email`.
+    method: Option<String>,
+    /// Certificate type: `dv`.
+    #[schema(rename = "type")]
+    ssl_type: Option<String>,
+    /// `ubiquitous` (default), `optimal` or `force`.
+    bundle_method: Option<String>,
+    /// `digicert`, `google`, `lets_encrypt` or `ssl_com`.
+    certificate_authority: Option<String>,
+    wildcard: Option<bool>,
+    cloudflare_branding: Option<bool>,
+    /// Stored and echoed back as given.
+    #[schema(value_type = Option<Object>)]
+    settings: Option<Value>,
+    /// A PEM certificate (with its chain) to use instead of a managed one.
+    custom_certificate: Option<String>,
+    /// The certificate's PEM private key; or give `custom_csr_id`, not both.
+    custom_key: Option<String>,
+    /// The id of the custom CSR the certificate was issued for; its key stays in edgecert.
+    custom_csr_id: Option<String>,
+}
+
+/// The body of a create request.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(super) struct HostnameCreateRequest {
+    /// The customer's domain name, e.g. `app.example.com`.
+    hostname: String,
+    ssl: Option<SslRequestBody>,
+    /// An object of string values; null clears it.
+    custom_metadata: Option<HashMap<String, String>>,
+    /// Origin server for this hostname; null clears it.
+    custom_origin_server: Option<String>,
+    /// SNI sent to the origin; null clears it.
+    custom_origin_sni: Option<String>,
+}
+
+/// The body of an edit request: fields that are absent stay as they are.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(super) struct HostnameEditRequest {
+    /// Must be the current hostname if given: a hostname cannot be changed.
+    hostname: Option<String>,
+    /// Replaces the `ssl` settings; without `custom_certificate`, switches to a managed
+    /// certificate.
+    ssl: Option<SslRequestBody>,
+    /// An object of string values; null clears it.
+    custom_metadata: Option<HashMap<String, String>>,
+    /// Origin server for this hostname; null clears it.
+    custom_origin_server: Option<String>,
+    /// SNI sent to the origin; null clears it.
+    custom_origin_sni: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/client/v4/zones/{zone_id}/custom_hostnames",
+    operation_id = "zone_custom_hostnames_create",
+    tag = "Custom hostnames",
+    summary = "Create a custom hostname",
+    params(("zone_id" = String, Path, description = "Zone identifier: 32 lowercase hexadecimal characters.")),
+    request_body = HostnameCreateRequest,
+    responses((status = 201, description = "The hostname was created.", body = HostnameEnvelope)),
+)]
+pub(super) async fn create(
     State(state): State<AppState>,
     scope: Scope,
     JsonObject(body): JsonObject,
@@ -622,7 +808,20 @@ async fn create(
     Ok(Envelope::created(HostnameView::from(record)).into_response())
 }
 
-async fn edit(
+#[utoipa::path(
+    patch,
+    path = "/client/v4/zones/{zone_id}/custom_hostnames/{custom_hostname_id}",
+    operation_id = "zone_custom_hostnames_edit",
+    tag = "Custom hostnames",
+    summary = "Edit a custom hostname",
+    params(
+        ("zone_id" = String, Path, description = "Zone identifier: 32 lowercase hexadecimal characters."),
+        ("custom_hostname_id" = Uuid, Path, description = "The custom hostname's id, in hyphenated form."),
+    ),
+    request_body = HostnameEditRequest,
+    responses((status = 202, description = "The hostname was changed.", body = HostnameEnvelope)),
+)]
+pub(super) async fn edit(
     State(state): State<AppState>,
     scope: Scope,
     HostnameId(id): HostnameId,
@@ -661,7 +860,19 @@ async fn edit(
     Ok(response)
 }
 
-async fn fetch(
+#[utoipa::path(
+    get,
+    path = "/client/v4/zones/{zone_id}/custom_hostnames/{custom_hostname_id}",
+    operation_id = "zone_custom_hostnames_get",
+    tag = "Custom hostnames",
+    summary = "Get a custom hostname",
+    params(
+        ("zone_id" = String, Path, description = "Zone identifier: 32 lowercase hexadecimal characters."),
+        ("custom_hostname_id" = Uuid, Path, description = "The custom hostname's id, in hyphenated form."),
+    ),
+    responses((status = 200, description = "The hostname.", body = HostnameEnvelope)),
+)]
+pub(super) async fn fetch(
     State(state): State<AppState>,
     scope: Scope,
     HostnameId(id): HostnameId,
@@ -674,7 +885,43 @@ async fn fetch(
     Ok(Envelope::ok(record.into()))
 }
 
-async fn list(
+/// Query parameters of the list operation. At most one filter, and not with `id`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct ListQuery {
+    /// Page number, from 1.
+    #[param(minimum = 1, maximum = 4294967295_u64, default = 1)]
+    page: Option<u64>,
+    /// Items per page.
+    #[param(minimum = 5, maximum = 50, default = 20)]
+    per_page: Option<u64>,
+    /// Only the hostname with this id.
+    id: Option<Uuid>,
+    /// Only this hostname (older clients' spelling of `hostname.exact`).
+    #[param(pattern = "^[A-Za-z0-9.*-]{1,255}$")]
+    hostname: Option<String>,
+    /// Only this hostname.
+    #[param(rename = "hostname.exact", pattern = "^[A-Za-z0-9.*-]{1,255}$")]
+    hostname_exact: Option<String>,
+    /// Hostnames containing this text.
+    #[param(rename = "hostname.contain", pattern = "^[A-Za-z0-9.*-]{1,255}$")]
+    hostname_contain: Option<String>,
+    /// Hostnames starting with this text.
+    #[param(rename = "hostname.startsWith", pattern = "^[A-Za-z0-9.*-]{1,255}$")]
+    hostname_starts_with: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/client/v4/zones/{zone_id}/custom_hostnames",
+    operation_id = "zone_custom_hostnames_list",
+    tag = "Custom hostnames",
+    summary = "List custom hostnames",
+    params(("zone_id" = String, Path, description = "Zone identifier: 32 lowercase hexadecimal characters."), ListQuery),
+    responses((status = 200, description = "A page of hostnames.", body = HostnameListEnvelope)),
+)]
+pub(super) async fn list(
     State(state): State<AppState>,
     scope: Scope,
     query: QueryPairs,
@@ -743,7 +990,19 @@ async fn list(
 
 /// The official Python SDK reads the deleted id from the top level of the body, so it is
 /// given there as well as in `result`.
-async fn delete(
+#[utoipa::path(
+    delete,
+    path = "/client/v4/zones/{zone_id}/custom_hostnames/{custom_hostname_id}",
+    operation_id = "zone_custom_hostnames_delete",
+    tag = "Custom hostnames",
+    summary = "Delete a custom hostname",
+    params(
+        ("zone_id" = String, Path, description = "Zone identifier: 32 lowercase hexadecimal characters."),
+        ("custom_hostname_id" = Uuid, Path, description = "The custom hostname's id, in hyphenated form."),
+    ),
+    responses((status = 200, description = "The hostname was deleted.", body = HostnameDeletedEnvelope)),
+)]
+pub(super) async fn delete(
     State(state): State<AppState>,
     scope: Scope,
     HostnameId(id): HostnameId,
@@ -762,4 +1021,68 @@ async fn delete(
         "result": { "id": id },
     }))
     .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn properties<T: utoipa::PartialSchema>() -> Vec<String> {
+        let schema = serde_json::to_value(T::schema()).unwrap();
+        schema["properties"]
+            .as_object()
+            .expect("an object schema")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    fn pointers(error: ApiError) -> Vec<String> {
+        error
+            .errors()
+            .iter()
+            .filter_map(|e| e.source.as_ref().map(|s| s.pointer.clone()))
+            .collect()
+    }
+
+    fn object(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn the_request_schemas_name_only_fields_the_parsers_read() {
+        let create = properties::<HostnameCreateRequest>();
+        assert_eq!(create, properties::<HostnameEditRequest>());
+        assert_eq!(create.len(), 5);
+        for property in create {
+            // A value of the wrong type is reported at the field only if a parser reads it.
+            let body = object(json!({ property.as_str(): 12345 }));
+            let error = if property == "hostname" {
+                check_hostname(&body, false).err()
+            } else {
+                parse_settings(&body).err()
+            };
+            let error = error.unwrap_or_else(|| panic!("no parser reads {property}"));
+            assert!(
+                pointers(error).contains(&format!("/{property}")),
+                "{property}"
+            );
+        }
+        let ssl = properties::<SslRequestBody>();
+        assert_eq!(ssl.len(), 10);
+        for property in ssl {
+            let body = object(json!({ "ssl": { property.as_str(): 12345 } }));
+            match parse_settings(&body) {
+                Err(error) => assert!(
+                    pointers(error).contains(&format!("/ssl/{property}")),
+                    "ssl.{property}"
+                ),
+                // Kept as given, whatever it is.
+                Ok(settings) => {
+                    assert_eq!(property, "settings");
+                    assert_eq!(settings.ssl.unwrap().options.settings, Some(json!(12345)));
+                }
+            }
+        }
+    }
 }

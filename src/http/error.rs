@@ -80,7 +80,7 @@ pub mod code {
 }
 
 /// One entry of `errors` in the envelope.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     pub code: u32,
     pub message: String,
@@ -89,7 +89,7 @@ pub struct ErrorDetail {
 }
 
 /// JSON pointer to the request field an error is about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ErrorSource {
     pub pointer: String,
 }

@@ -8,6 +8,7 @@ pub mod envelope;
 pub mod error;
 pub mod extract;
 pub(crate) mod observe;
+pub mod openapi;
 mod uploads;
 
 use axum::extract::{OriginalUri, Request};
@@ -37,6 +38,12 @@ pub fn router(state: AppState) -> Router {
         ));
     Router::new()
         .nest("/client/v4", api)
+        // The API description and its reference page: public, like Cloudflare's own.
+        .route(
+            "/client/v4/openapi.json",
+            axum::routing::get(openapi::openapi_json),
+        )
+        .route("/docs", axum::routing::get(openapi::docs))
         // Probes for orchestrators: no credentials, outside the Cloudflare API paths.
         .route("/healthz", axum::routing::get(healthz))
         .route("/readyz", axum::routing::get(readyz))

@@ -35,7 +35,7 @@ pub struct StoredCertificate {
 }
 
 /// The `ssl` settings of a custom hostname as requested, echoed back in answers.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SslOptions {
     pub method: Option<String>,
     #[serde(rename = "type")]

@@ -13,5 +13,6 @@ mod csr_list;
 mod csr_validation;
 mod hostnames;
 mod observability;
+mod openapi;
 mod operations;
 mod startup;

@@ -1,0 +1,412 @@
+//! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]` annotations and the
+//! view types, served at `/client/v4/openapi.json`, and a small offline reference at `/docs`.
+//!
+//! The error responses of each operation come from the resource modules' `ERRORS` tables,
+//! written with `error::code` names; the account-scope CSR routes, which run the zone routes'
+//! handlers, are copied from the zone ones.
+
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::Value;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi, ToSchema};
+use uuid::Uuid;
+
+use super::custom_certificates::{self, CertificateView};
+use super::custom_csrs::{self, CsrView};
+use super::custom_hostnames::{self, HostnameView};
+use super::envelope::ResultInfo;
+use super::error::{ErrorDetail, ErrorSource};
+
+/// The error answers of one operation: `(status, [(code, name)])`.
+pub(super) type OperationErrors = (
+    &'static str,
+    &'static [(u16, &'static [(u32, &'static str)])],
+);
+
+/// `(code::X, "X")` pairs, so the document names each code as the code does.
+macro_rules! codes {
+    ($($name:ident),* $(,)?) => {
+        &[$(($crate::http::error::code::$name, stringify!($name))),*]
+    };
+}
+pub(super) use codes;
+
+/// Answers every `/client/v4` route can give, before its handler runs.
+const COMMON_ERRORS: &[(u16, &[(u32, &str)])] = &[
+    (400, codes![NO_CREDENTIALS, INVALID_SCOPE_ID]),
+    (401, codes![AUTH_INVALID_TOKEN, AUTH_MALFORMED_HEADER]),
+    (500, codes![INTERNAL]),
+];
+
+/// Extra answers of the routes that read a JSON body.
+const BODY_ERRORS: &[(u16, &[(u32, &str)])] =
+    &[(400, codes![BODY_NOT_JSON]), (413, codes![BODY_NOT_JSON])];
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "edgecert",
+        description = "A local, persistent reproduction of Cloudflare's SSL-for-SaaS certificate \
+            API: custom CSRs, custom hostnames and custom certificates. Every answer uses the \
+            Cloudflare v4 envelope; errors carry Cloudflare error codes, listed per response."
+    ),
+    paths(
+        custom_csrs::list,
+        custom_csrs::create,
+        custom_csrs::fetch,
+        custom_csrs::delete,
+        custom_hostnames::list,
+        custom_hostnames::create,
+        custom_hostnames::fetch,
+        custom_hostnames::edit,
+        custom_hostnames::delete,
+        custom_certificates::list,
+        custom_certificates::create,
+        custom_certificates::fetch,
+        custom_certificates::edit,
+        custom_certificates::delete,
+        custom_certificates::prioritize,
+    ),
+    components(schemas(ErrorEnvelope, ErrorDetail, ErrorSource, ResultInfo)),
+    modifiers(&Documented),
+    security(("bearer" = []), ("api_key" = []), ("user_service_key" = [])),
+    tags(
+        (name = "Custom CSRs", description = "Certificate signing requests whose private keys stay in edgecert."),
+        (name = "Custom hostnames", description = "SSL for SaaS custom hostnames (zone scope)."),
+        (name = "Custom certificates", description = "Zone Custom SSL certificates."),
+    )
+)]
+pub struct ApiDoc;
+
+/// A failed answer: `success` is false, `errors` lists every problem, `result` is null.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(super) struct ErrorEnvelope {
+    /// Always false.
+    success: bool,
+    /// Every problem found, most important first.
+    errors: Vec<ErrorDetail>,
+    /// Always empty.
+    #[schema(value_type = Vec<Object>)]
+    messages: Vec<Value>,
+    /// Always null.
+    #[schema(value_type = Option<Object>)]
+    result: Option<Value>,
+}
+
+/// Defines a success envelope schema around `$result`, with `result_info` for lists.
+macro_rules! envelope {
+    ($(#[$doc:meta])* $name:ident, $result:ty) => {
+        $(#[$doc])*
+        #[derive(ToSchema)]
+        #[allow(dead_code)]
+        pub(super) struct $name {
+            /// Always true.
+            success: bool,
+            /// Always empty.
+            #[schema(value_type = Vec<Object>)]
+            errors: Vec<Value>,
+            /// Always empty.
+            #[schema(value_type = Vec<Object>)]
+            messages: Vec<Value>,
+            result: $result,
+        }
+    };
+    ($(#[$doc:meta])* $name:ident, $result:ty, list) => {
+        $(#[$doc])*
+        #[derive(ToSchema)]
+        #[allow(dead_code)]
+        pub(super) struct $name {
+            /// Always true.
+            success: bool,
+            /// Always empty.
+            #[schema(value_type = Vec<Object>)]
+            errors: Vec<Value>,
+            /// Always empty.
+            #[schema(value_type = Vec<Object>)]
+            messages: Vec<Value>,
+            result: Vec<$result>,
+            result_info: ResultInfo,
+        }
+    };
+}
+
+envelope!(
+    /// One custom CSR.
+    CsrEnvelope, CsrView
+);
+envelope!(
+    /// A page of custom CSRs.
+    CsrListEnvelope, CsrView, list
+);
+envelope!(
+    /// One custom hostname.
+    HostnameEnvelope, HostnameView
+);
+envelope!(
+    /// A page of custom hostnames.
+    HostnameListEnvelope, HostnameView, list
+);
+envelope!(
+    /// One custom certificate.
+    CertificateEnvelope, CertificateView
+);
+envelope!(
+    /// A page of custom certificates.
+    CertificateListEnvelope, CertificateView, list
+);
+envelope!(
+    /// Every custom certificate of the zone, in priority order.
+    CertificatesEnvelope, Vec<CertificateView>
+);
+envelope!(
+    /// The id of the deleted object.
+    DeletedEnvelope, DeletedId
+);
+
+/// The id of a deleted object.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(super) struct DeletedId {
+    id: Uuid,
+}
+
+/// A deleted custom hostname: the id is given at the top level as well, for the Python SDK.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(super) struct HostnameDeletedEnvelope {
+    /// The deleted hostname's id.
+    id: Uuid,
+    /// Always true.
+    success: bool,
+    /// Always empty.
+    #[schema(value_type = Vec<Object>)]
+    errors: Vec<Value>,
+    /// Always empty.
+    #[schema(value_type = Vec<Object>)]
+    messages: Vec<Value>,
+    result: DeletedId,
+}
+
+/// Security schemes, error responses and the account-scope copies of the CSR routes.
+struct Documented;
+
+impl Modify for Documented {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API token: `Authorization: Bearer <token>`."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Auth-Key",
+                "A global API key, optionally with X-Auth-Email (not checked).",
+            ))),
+        );
+        components.add_security_scheme(
+            "user_service_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Auth-User-Service-Key",
+                "A user service key.",
+            ))),
+        );
+
+        let tables = [
+            custom_csrs::ERRORS,
+            custom_hostnames::ERRORS,
+            custom_certificates::ERRORS,
+        ];
+        for item in openapi.paths.paths.values_mut() {
+            for operation in operations(item) {
+                let id = operation.operation_id.clone().unwrap_or_default();
+                let own = tables
+                    .iter()
+                    .flat_map(|table| table.iter())
+                    .find(|(operation_id, _)| *operation_id == id)
+                    .map_or(&[][..], |(_, errors)| *errors);
+                let reads_body = operation.request_body.is_some();
+                let mut merged: Vec<(u16, Vec<(u32, &str)>)> = Vec::new();
+                let sources = COMMON_ERRORS
+                    .iter()
+                    .chain(BODY_ERRORS.iter().filter(|_| reads_body))
+                    .chain(own.iter());
+                for (status, codes) in sources {
+                    let at = match merged.iter().position(|(s, _)| s == status) {
+                        Some(at) => at,
+                        None => {
+                            merged.push((*status, Vec::new()));
+                            merged.len() - 1
+                        }
+                    };
+                    for entry in codes.iter() {
+                        if !merged[at].1.contains(entry) {
+                            merged[at].1.push(*entry);
+                        }
+                    }
+                }
+                for (status, codes) in merged {
+                    operation
+                        .responses
+                        .responses
+                        .insert(status.to_string(), RefOr::T(error_response(status, &codes)));
+                }
+            }
+        }
+
+        // The account-scope CSR routes run the zone routes' handlers.
+        let zone_prefix = "/client/v4/zones/{zone_id}/custom_csrs";
+        let copies: Vec<_> = openapi
+            .paths
+            .paths
+            .iter()
+            .filter(|(path, _)| path.starts_with(zone_prefix))
+            .map(|(path, item)| {
+                let path = path.replacen("/zones/{zone_id}", "/accounts/{account_id}", 1);
+                let mut item = item.clone();
+                for operation in operations(&mut item) {
+                    operation.operation_id = operation
+                        .operation_id
+                        .as_ref()
+                        .map(|id| id.replacen("zone_", "account_", 1));
+                    for parameter in operation.parameters.iter_mut().flatten() {
+                        if parameter.name == "zone_id"
+                            && parameter.parameter_in == ParameterIn::Path
+                        {
+                            parameter.name = "account_id".into();
+                            parameter.description = Some(
+                                "Account identifier: 32 lowercase hexadecimal characters.".into(),
+                            );
+                        }
+                    }
+                }
+                (path, item)
+            })
+            .collect();
+        openapi.paths.paths.extend(copies);
+    }
+}
+
+fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        item.get.as_mut(),
+        item.post.as_mut(),
+        item.put.as_mut(),
+        item.patch.as_mut(),
+        item.delete.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+fn error_response(status: u16, codes: &[(u32, &str)]) -> utoipa::openapi::Response {
+    let reason = axum::http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error");
+    let mut description = format!("{reason}. Cloudflare error codes:");
+    for (code, name) in codes {
+        description.push_str(&format!("\n- {code} {name}"));
+    }
+    let mut response = ResponseBuilder::new().description(description);
+    if status == 409 {
+        // `ApiError` adds it to every conflict: the official SDKs retry a 409 otherwise.
+        response = response.header(
+            "x-should-retry",
+            HeaderBuilder::new()
+                .schema(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some(["false"])),
+                )
+                .description(Some("Always `false`: a conflict is final; do not retry."))
+                .build(),
+        );
+    }
+    response
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorEnvelope")))
+                .build(),
+        )
+        .build()
+}
+
+/// The document as served, pretty-printed so the snapshot diffs well.
+pub fn document() -> String {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises")
+}
+
+pub(super) async fn openapi_json() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], document()).into_response()
+}
+
+/// The reference page; it fetches `/client/v4/openapi.json` and needs nothing else.
+pub(super) async fn docs() -> Html<&'static str> {
+    Html(include_str!("docs.html"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::error::code;
+
+    #[test]
+    fn every_operation_has_an_error_table_and_every_table_an_operation() {
+        let document = ApiDoc::openapi();
+        let mut ids = Vec::new();
+        for item in document.paths.paths.values() {
+            let mut item = item.clone();
+            for operation in operations(&mut item) {
+                ids.push(operation.operation_id.clone().unwrap());
+            }
+        }
+        for table in [
+            custom_csrs::ERRORS,
+            custom_hostnames::ERRORS,
+            custom_certificates::ERRORS,
+        ] {
+            for (id, _) in table {
+                assert!(ids.iter().any(|known| known == id), "no operation {id}");
+            }
+        }
+        for id in ids.iter().filter(|id| !id.starts_with("account_")) {
+            let listed = [
+                custom_csrs::ERRORS,
+                custom_hostnames::ERRORS,
+                custom_certificates::ERRORS,
+            ]
+            .iter()
+            .any(|table| table.iter().any(|(known, _)| known == id));
+            assert!(listed, "operation {id} has no ERRORS entry");
+        }
+        assert!(ids.contains(&"account_custom_csrs_list".to_string()));
+    }
+
+    #[test]
+    fn codes_are_named_as_in_the_code() {
+        let [(status, pairs)] = [(400u16, codes![CSR_COUNTRY] as &[(u32, &str)])];
+        assert_eq!(status, 400);
+        assert_eq!(pairs, &[(code::CSR_COUNTRY, "CSR_COUNTRY")]);
+    }
+
+    #[test]
+    fn the_document_is_openapi_3_1() {
+        let value: Value = serde_json::from_str(&document()).unwrap();
+        assert_eq!(value["openapi"], "3.1.0");
+    }
+}
