@@ -457,7 +457,7 @@ fn parse_create(
     operation_id = "zone_custom_certificates_create",
     tag = "Custom certificates",
     summary = "Upload a custom certificate",
-    params(("zone_id" = String, Path, description = "Zone identifier: 32 lowercase hexadecimal characters.")),
+    params(("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters.")),
     request_body = CertificateCreateRequest,
     responses((status = 200, description = "The certificate was uploaded.", body = CertificateEnvelope)),
 )]
@@ -496,7 +496,7 @@ pub(super) async fn create(
     tag = "Custom certificates",
     summary = "Edit a custom certificate",
     params(
-        ("zone_id" = String, Path, description = "Zone identifier: 32 lowercase hexadecimal characters."),
+        ("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters."),
         ("custom_certificate_id" = Uuid, Path, description = "The certificate's id, in hyphenated form."),
     ),
     request_body = CertificateEditRequest,
@@ -559,7 +559,7 @@ pub(super) async fn edit(
     tag = "Custom certificates",
     summary = "Get a custom certificate",
     params(
-        ("zone_id" = String, Path, description = "Zone identifier: 32 lowercase hexadecimal characters."),
+        ("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters."),
         ("custom_certificate_id" = Uuid, Path, description = "The certificate's id, in hyphenated form."),
     ),
     responses((status = 200, description = "The certificate.", body = CertificateEnvelope)),
@@ -609,7 +609,7 @@ enum ListMatch {
     operation_id = "zone_custom_certificates_list",
     tag = "Custom certificates",
     summary = "List custom certificates",
-    params(("zone_id" = String, Path, description = "Zone identifier: 32 lowercase hexadecimal characters."), ListQuery),
+    params(("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters."), ListQuery),
     responses((status = 200, description = "A page of certificates, in priority order.", body = CertificateListEnvelope)),
 )]
 pub(super) async fn list(
@@ -638,7 +638,7 @@ pub(super) async fn list(
     tag = "Custom certificates",
     summary = "Delete a custom certificate",
     params(
-        ("zone_id" = String, Path, description = "Zone identifier: 32 lowercase hexadecimal characters."),
+        ("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters."),
         ("custom_certificate_id" = Uuid, Path, description = "The certificate's id, in hyphenated form."),
     ),
     responses((status = 200, description = "The certificate was deleted.", body = DeletedEnvelope)),
@@ -665,7 +665,7 @@ pub(super) async fn delete(
     operation_id = "zone_custom_certificates_prioritize",
     tag = "Custom certificates",
     summary = "Set certificates' priorities",
-    params(("zone_id" = String, Path, description = "Zone identifier: 32 lowercase hexadecimal characters.")),
+    params(("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters.")),
     request_body = PrioritizeRequest,
     responses((status = 200, description = "Every certificate of the zone, in priority order.", body = CertificatesEnvelope)),
 )]

@@ -182,7 +182,7 @@ pub(super) struct CsrCreateRequest {
     tag = "Custom CSRs",
     summary = "Create a CSR",
     description = "Generates a private key (kept encrypted in edgecert, never returned) and a CSR signed with it.",
-    params(("zone_id" = String, Path, description = "Zone identifier: 32 lowercase hexadecimal characters.")),
+    params(("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters.")),
     request_body = CsrCreateRequest,
     responses((status = 201, description = "The CSR was created.", body = CsrEnvelope)),
 )]
@@ -245,7 +245,7 @@ pub(super) async fn create(
     tag = "Custom CSRs",
     summary = "Get a CSR",
     params(
-        ("zone_id" = String, Path, description = "Zone identifier: 32 lowercase hexadecimal characters."),
+        ("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters."),
         ("custom_csr_id" = Uuid, Path, description = "The CSR's id, in hyphenated form."),
     ),
     responses((status = 200, description = "The CSR.", body = CsrEnvelope)),
@@ -305,7 +305,7 @@ enum ListDirection {
     tag = "Custom CSRs",
     summary = "List CSRs",
     params(
-        ("zone_id" = String, Path, description = "Zone identifier: 32 lowercase hexadecimal characters."),
+        ("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters."),
         ListQuery,
     ),
     responses((status = 200, description = "A page of CSRs.", body = CsrListEnvelope)),
@@ -344,7 +344,7 @@ pub(super) async fn list(
     tag = "Custom CSRs",
     summary = "Delete a CSR and its private key",
     params(
-        ("zone_id" = String, Path, description = "Zone identifier: 32 lowercase hexadecimal characters."),
+        ("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters."),
         ("custom_csr_id" = Uuid, Path, description = "The CSR's id, in hyphenated form."),
     ),
     responses((status = 200, description = "The CSR and its key were deleted.", body = DeletedEnvelope)),

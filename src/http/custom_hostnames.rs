@@ -761,7 +761,7 @@ pub(super) struct HostnameEditRequest {
     operation_id = "zone_custom_hostnames_create",
     tag = "Custom hostnames",
     summary = "Create a custom hostname",
-    params(("zone_id" = String, Path, description = "Zone identifier: 32 lowercase hexadecimal characters.")),
+    params(("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters.")),
     request_body = HostnameCreateRequest,
     responses((status = 201, description = "The hostname was created.", body = HostnameEnvelope)),
 )]
@@ -815,7 +815,7 @@ pub(super) async fn create(
     tag = "Custom hostnames",
     summary = "Edit a custom hostname",
     params(
-        ("zone_id" = String, Path, description = "Zone identifier: 32 lowercase hexadecimal characters."),
+        ("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters."),
         ("custom_hostname_id" = Uuid, Path, description = "The custom hostname's id, in hyphenated form."),
     ),
     request_body = HostnameEditRequest,
@@ -867,7 +867,7 @@ pub(super) async fn edit(
     tag = "Custom hostnames",
     summary = "Get a custom hostname",
     params(
-        ("zone_id" = String, Path, description = "Zone identifier: 32 lowercase hexadecimal characters."),
+        ("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters."),
         ("custom_hostname_id" = Uuid, Path, description = "The custom hostname's id, in hyphenated form."),
     ),
     responses((status = 200, description = "The hostname.", body = HostnameEnvelope)),
@@ -918,7 +918,7 @@ struct ListQuery {
     operation_id = "zone_custom_hostnames_list",
     tag = "Custom hostnames",
     summary = "List custom hostnames",
-    params(("zone_id" = String, Path, description = "Zone identifier: 32 lowercase hexadecimal characters."), ListQuery),
+    params(("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters."), ListQuery),
     responses((status = 200, description = "A page of hostnames.", body = HostnameListEnvelope)),
 )]
 pub(super) async fn list(
@@ -997,7 +997,7 @@ pub(super) async fn list(
     tag = "Custom hostnames",
     summary = "Delete a custom hostname",
     params(
-        ("zone_id" = String, Path, description = "Zone identifier: 32 lowercase hexadecimal characters."),
+        ("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters."),
         ("custom_hostname_id" = Uuid, Path, description = "The custom hostname's id, in hyphenated form."),
     ),
     responses((status = 200, description = "The hostname was deleted.", body = HostnameDeletedEnvelope)),
