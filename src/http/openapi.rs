@@ -344,15 +344,26 @@ fn error_response(status: u16, codes: &[(u32, &str)]) -> utoipa::openapi::Respon
         .build()
 }
 
-/// The document as served, pretty-printed so the snapshot diffs well.
-pub fn document() -> String {
-    ApiDoc::openapi()
-        .to_pretty_json()
-        .expect("the OpenAPI document serialises")
+/// The document as served, pretty-printed so the snapshot diffs well. Built once: it depends
+/// only on the code.
+pub fn document() -> Result<&'static str, String> {
+    static DOCUMENT: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    DOCUMENT
+        .get_or_init(|| {
+            ApiDoc::openapi()
+                .to_pretty_json()
+                .map_err(|e| e.to_string())
+        })
+        .as_deref()
+        .map_err(Clone::clone)
 }
 
 pub(super) async fn openapi_json() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], document()).into_response()
+    match document() {
+        Ok(document) => ([(header::CONTENT_TYPE, "application/json")], document).into_response(),
+        Err(error) => super::error::ApiError::internal(format_args!("OpenAPI document: {error}"))
+            .into_response(),
+    }
 }
 
 /// The reference page; it fetches `/client/v4/openapi.json` and needs nothing else.
@@ -406,7 +417,7 @@ mod tests {
 
     #[test]
     fn the_document_is_openapi_3_1() {
-        let value: Value = serde_json::from_str(&document()).unwrap();
+        let value: Value = serde_json::from_str(document().unwrap()).unwrap();
         assert_eq!(value["openapi"], "3.1.0");
     }
 }
