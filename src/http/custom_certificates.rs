@@ -7,7 +7,6 @@ use axum::http::request::Parts;
 use axum::routing::{get, put};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::envelope::{Envelope, ResultInfo};
@@ -366,7 +365,10 @@ pub(super) const ERRORS: &[OperationErrors] = &[
 
 /// The body of an upload.
 #[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "a schema for the OpenAPI document; the parser reads the JSON itself"
+)]
 pub(super) struct CertificateCreateRequest {
     /// The PEM certificate, with its chain.
     certificate: String,
@@ -391,7 +393,10 @@ pub(super) struct CertificateCreateRequest {
 /// The body of an edit: absent fields stay as they are. A new certificate alone keeps the
 /// current key; a new key alone is checked against the current certificate.
 #[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "a schema for the OpenAPI document; the parser reads the JSON itself"
+)]
 pub(super) struct CertificateEditRequest {
     /// A new PEM certificate, with its chain.
     certificate: Option<String>,
@@ -412,7 +417,10 @@ pub(super) struct CertificateEditRequest {
 
 /// The body of a prioritize request.
 #[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "a schema for the OpenAPI document; the parser reads the JSON itself"
+)]
 pub(super) struct PrioritizeRequest {
     #[schema(min_items = 1)]
     certificates: Vec<PriorityEntry>,
@@ -420,7 +428,10 @@ pub(super) struct PrioritizeRequest {
 
 /// A certificate's new priority.
 #[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "a schema for the OpenAPI document; the parser reads the JSON itself"
+)]
 pub(super) struct PriorityEntry {
     id: Uuid,
     priority: i64,
@@ -540,10 +551,7 @@ pub(super) async fn edit(
         record.certificate = accepted.certificate;
         new_key = accepted.new_key;
     }
-    let now = OffsetDateTime::now_utc();
-    record.modified_on = now
-        .replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
-        .unwrap_or(now);
+    record.modified_on = crate::store::now();
     state
         .store
         .update_certificate(&record, new_key.as_ref(), replaced_key)
@@ -582,7 +590,10 @@ const MATCHES: [&str; 2] = ["any", "all"];
 /// Query parameters of the list operation.
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "a schema for the OpenAPI document; the parser reads the JSON itself"
+)]
 struct ListQuery {
     /// Page number, from 1.
     #[param(minimum = 1, maximum = 4294967295_u64, default = 1)]
@@ -597,7 +608,10 @@ struct ListQuery {
 
 #[derive(utoipa::ToSchema)]
 #[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "a schema for the OpenAPI document; the parser reads the JSON itself"
+)]
 enum ListMatch {
     Any,
     All,
@@ -729,28 +743,7 @@ fn parse_priorities(body: &Map<String, Value>) -> Result<Vec<(Uuid, i64)>, ApiEr
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn properties<T: utoipa::PartialSchema>() -> Vec<String> {
-        let schema = serde_json::to_value(T::schema()).unwrap();
-        schema["properties"]
-            .as_object()
-            .expect("an object schema")
-            .keys()
-            .cloned()
-            .collect()
-    }
-
-    fn pointers(error: ApiError) -> Vec<String> {
-        error
-            .errors()
-            .iter()
-            .filter_map(|e| e.source.as_ref().map(|s| s.pointer.clone()))
-            .collect()
-    }
-
-    fn object(value: Value) -> Map<String, Value> {
-        value.as_object().unwrap().clone()
-    }
+    use crate::http::openapi::schema_tests::{object, pointers, properties};
 
     #[test]
     fn the_request_schemas_name_only_fields_the_parsers_read() {

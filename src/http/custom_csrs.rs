@@ -6,7 +6,6 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::envelope::{Envelope, ResultInfo};
@@ -143,7 +142,10 @@ pub(super) const ERRORS: &[OperationErrors] = &[
 
 /// The body of a create request. Unknown fields are ignored; every problem is reported at once.
 #[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "a schema for the OpenAPI document; the parser reads the JSON itself"
+)]
 pub(super) struct CsrCreateRequest {
     /// ISO 3166-1 alpha-2 country code, e.g. `US`.
     #[schema(min_length = 2, max_length = 2, example = "US")]
@@ -212,7 +214,6 @@ pub(super) async fn create(
         })
         .await?;
 
-    let now = OffsetDateTime::now_utc();
     let record = CsrRecord {
         id: Uuid::new_v4(),
         scope,
@@ -228,10 +229,7 @@ pub(super) async fn create(
         key_type: draft.key_type,
         csr_pem,
         key_id,
-        // Both stores keep microseconds; trimming here makes the answer match later reads.
-        created_at: now
-            .replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
-            .unwrap_or(now),
+        created_at: crate::store::now(),
     };
     state.store.insert_csr(&record, &stored_key).await?;
     tracing::debug!(csr_id = %record.id, scope = record.scope.kind(), key_type = %record.key_type, "custom CSR created");
@@ -265,7 +263,10 @@ const DIRECTIONS: [&str; 2] = ["asc", "desc"];
 /// Query parameters of the list operation.
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "a schema for the OpenAPI document; the parser reads the JSON itself"
+)]
 struct ListQuery {
     /// Page number, from 1.
     #[param(minimum = 1, maximum = 4294967295_u64, default = 1)]
@@ -283,7 +284,10 @@ struct ListQuery {
 
 #[derive(utoipa::ToSchema)]
 #[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "a schema for the OpenAPI document; the parser reads the JSON itself"
+)]
 enum ListOrder {
     CreatedAt,
     Name,
@@ -292,7 +296,10 @@ enum ListOrder {
 
 #[derive(utoipa::ToSchema)]
 #[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "a schema for the OpenAPI document; the parser reads the JSON itself"
+)]
 enum ListDirection {
     Asc,
     Desc,
@@ -655,6 +662,7 @@ fn parse_key_type(value: Option<&Value>) -> Result<KeyType, ErrorDetail> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::openapi::schema_tests::properties;
 
     fn body(value: Value) -> Map<String, Value> {
         value.as_object().unwrap().clone()
@@ -670,17 +678,6 @@ mod tests {
             codes(CsrDraft::parse(&body(json!({})), false)),
             vec![1405, 1406, 1407, 1408, 1409, 1411]
         );
-    }
-
-    /// Property names of a schema, as the document shows them.
-    fn properties<T: utoipa::PartialSchema>() -> Vec<String> {
-        let schema = serde_json::to_value(T::schema()).unwrap();
-        schema["properties"]
-            .as_object()
-            .expect("an object schema")
-            .keys()
-            .cloned()
-            .collect()
     }
 
     fn enum_values<T: utoipa::PartialSchema>() -> Vec<String> {

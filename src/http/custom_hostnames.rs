@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::envelope::{Envelope, ResultInfo};
@@ -699,7 +698,10 @@ pub(super) const ERRORS: &[OperationErrors] = &[
 
 /// The `ssl` object of a create or edit request.
 #[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "a schema for the OpenAPI document; the parser reads the JSON itself"
+)]
 pub(super) struct SslRequestBody {
     /// Domain control validation method: `http`, `txt` or `email`.
     method: Option<String>,
@@ -725,7 +727,10 @@ pub(super) struct SslRequestBody {
 
 /// The body of a create request.
 #[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "a schema for the OpenAPI document; the parser reads the JSON itself"
+)]
 pub(super) struct HostnameCreateRequest {
     /// The customer's domain name, e.g. `app.example.com`.
     hostname: String,
@@ -740,7 +745,10 @@ pub(super) struct HostnameCreateRequest {
 
 /// The body of an edit request: fields that are absent stay as they are.
 #[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "a schema for the OpenAPI document; the parser reads the JSON itself"
+)]
 pub(super) struct HostnameEditRequest {
     /// Must be the current hostname if given: a hostname cannot be changed.
     hostname: Option<String>,
@@ -773,7 +781,6 @@ pub(super) async fn create(
     let zone_id = zone_of(&scope)?.to_string();
     let hostname = check_hostname(&body, state.strict)?;
     let mut settings = parse_settings(&body)?;
-    let now = OffsetDateTime::now_utc();
     let mut record = HostnameRecord {
         id: Uuid::new_v4(),
         zone_id,
@@ -790,9 +797,7 @@ pub(super) async fn create(
         custom_origin_server: None,
         custom_origin_sni: None,
         ownership_token: Uuid::new_v4(),
-        created_at: now
-            .replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
-            .unwrap_or(now),
+        created_at: crate::store::now(),
     };
     apply_settings(&mut record, &mut settings);
     let new_key = match settings.ssl {
@@ -888,7 +893,10 @@ pub(super) async fn fetch(
 /// Query parameters of the list operation. At most one filter, and not with `id`.
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "a schema for the OpenAPI document; the parser reads the JSON itself"
+)]
 struct ListQuery {
     /// Page number, from 1.
     #[param(minimum = 1, maximum = 4294967295_u64, default = 1)]
@@ -1026,28 +1034,7 @@ pub(super) async fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn properties<T: utoipa::PartialSchema>() -> Vec<String> {
-        let schema = serde_json::to_value(T::schema()).unwrap();
-        schema["properties"]
-            .as_object()
-            .expect("an object schema")
-            .keys()
-            .cloned()
-            .collect()
-    }
-
-    fn pointers(error: ApiError) -> Vec<String> {
-        error
-            .errors()
-            .iter()
-            .filter_map(|e| e.source.as_ref().map(|s| s.pointer.clone()))
-            .collect()
-    }
-
-    fn object(value: Value) -> Map<String, Value> {
-        value.as_object().unwrap().clone()
-    }
+    use crate::http::openapi::schema_tests::{object, pointers, properties};
 
     #[test]
     fn the_request_schemas_name_only_fields_the_parsers_read() {

@@ -421,3 +421,35 @@ mod tests {
         assert_eq!(value["openapi"], "3.1.0");
     }
 }
+
+/// Helpers for the tests that tie each resource's request schemas to its parser.
+#[cfg(test)]
+pub(super) mod schema_tests {
+    use serde_json::{Map, Value};
+
+    use super::super::error::ApiError;
+
+    /// Property names of a schema, as the document shows them.
+    pub fn properties<T: utoipa::PartialSchema>() -> Vec<String> {
+        let schema = serde_json::to_value(T::schema()).unwrap();
+        schema["properties"]
+            .as_object()
+            .expect("an object schema")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// The JSON pointers an error names.
+    pub fn pointers(error: ApiError) -> Vec<String> {
+        error
+            .errors()
+            .iter()
+            .filter_map(|e| e.source.as_ref().map(|s| s.pointer.clone()))
+            .collect()
+    }
+
+    pub fn object(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+}

@@ -4,7 +4,6 @@
 use std::time::{Duration, SystemTime};
 
 use axum::http::StatusCode;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::error::{ApiError, ErrorDetail};
@@ -144,7 +143,6 @@ pub async fn accept(
         let (code, pointer) = problem_code(&problem, codes, &upload);
         bad(code, problem.to_string(), pointer)
     })?;
-    let now = OffsetDateTime::now_utc();
     Ok(Accepted {
         key,
         new_key,
@@ -157,9 +155,7 @@ pub async fn accept(
             hosts: verified.hosts,
             issued_on: verified.not_before,
             expires_on: verified.not_after,
-            uploaded_on: now
-                .replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
-                .unwrap_or(now),
+            uploaded_on: crate::store::now(),
             fingerprint_sha256: verified.fingerprint_sha256,
         },
     })
