@@ -16,6 +16,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::config::ServeArgs;
+use crate::keypool::KeyPool;
 use crate::pki::certificate::TrustStore;
 use crate::pki::{KeyFactory, MasterKey};
 use crate::store::{self, Store};
@@ -28,6 +29,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub master_key: Arc<MasterKey>,
     pub keys: KeyFactory,
+    /// Pre-generated RSA-2048 keys; refilled only where [`crate::run`] starts the refill.
+    pub key_pool: KeyPool,
     pub tokens: Arc<TokenSet>,
     /// Roots that uploaded certificates must chain to; parsed once at start-up.
     pub trust: Arc<TrustStore>,
@@ -76,11 +79,18 @@ impl AppState {
         let limit = args.keygen_concurrency.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
         });
+        let master_key = Arc::new(master_key);
+        let key_pool = KeyPool::new(
+            args.rsa_pool_size,
+            Arc::clone(&store),
+            Arc::clone(&master_key),
+        );
         Ok((
             Self {
                 store,
-                master_key: Arc::new(master_key),
+                master_key,
                 keys: KeyFactory::new(limit),
+                key_pool,
                 tokens: Arc::new(tokens),
                 trust: Arc::new(trust),
                 strict: args.strict,

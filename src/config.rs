@@ -49,6 +49,11 @@ pub struct ProbeArgs {
     pub timeout: u64,
 }
 
+/// About five seconds of one core's key generation: enough for a batch of sign-ups, small
+/// enough to fill quickly after a start.
+pub const DEFAULT_RSA_POOL_SIZE: u64 = 100;
+const MAX_RSA_POOL_SIZE: u64 = 100_000;
+
 #[derive(Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
@@ -92,6 +97,12 @@ pub struct ServeArgs {
     #[arg(long, env = "EDGECERT_KEYGEN_CONCURRENCY")]
     pub keygen_concurrency: Option<usize>,
 
+    /// RSA-2048 keys to keep generated ahead of demand, so RSA CSRs are created without waiting
+    /// for a key generation while the pool lasts. Refilled in the background at the lowest CPU
+    /// priority. 0 turns the pool off.
+    #[arg(long, env = "EDGECERT_RSA_POOL_SIZE", default_value_t = DEFAULT_RSA_POOL_SIZE, value_parser = clap::value_parser!(u64).range(0..=MAX_RSA_POOL_SIZE))]
+    pub rsa_pool_size: u64,
+
     /// Seconds to let in-flight requests finish after SIGTERM or SIGINT before exiting anyway.
     #[arg(long, env = "EDGECERT_SHUTDOWN_GRACE", default_value_t = 30)]
     pub shutdown_grace: u64,
@@ -120,6 +131,7 @@ impl ServeArgs {
             trust_roots: None,
             no_public_roots: false,
             keygen_concurrency: None,
+            rsa_pool_size: DEFAULT_RSA_POOL_SIZE,
             shutdown_grace: 30,
             metrics_listen: None,
             log_format: LogFormat::Text,

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod config;
 pub mod http;
+pub mod keypool;
 pub mod pki;
 pub mod store;
 
@@ -51,6 +52,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             token.0.as_str()
         );
     }
+    let _key_pool_refill = state
+        .key_pool
+        .start_refill()
+        .context("cannot start the RSA key pool")?;
     // Aborted when `run` returns by any path; it holds nothing that needs draining.
     let _metrics_server = match metrics_listener {
         Some(metrics_listener) => {

@@ -195,24 +195,42 @@ pub(super) async fn create(
 ) -> Result<Envelope<CsrView>, ApiError> {
     let draft = CsrDraft::parse(&body, state.strict)
         .map_err(|errors| ApiError::many(StatusCode::BAD_REQUEST, errors))?;
-    let key_id = Uuid::new_v4();
     let master_key = state.master_key.clone();
     let subject = draft.subject.clone();
     let sans = draft.sans.clone();
-    let (csr_pem, stored_key) = state
-        .keys
-        .with_new_key(draft.key_type, move |key| {
-            let csr_pem = build_csr(&subject, &sans, &key)?;
-            let stored = StoredKey {
-                id: key_id,
-                key_type: key.key_type(),
-                encrypted_pkcs8: master_key.seal(&key, key_id.as_bytes())?,
-                spki_der: key.spki_der().to_vec(),
-                spki_sha256: spki_sha256(key.spki_der()),
-            };
-            Ok((csr_pem, stored))
-        })
-        .await?;
+    let (csr_pem, stored_key) = match state.key_pool.claim(draft.key_type).await? {
+        Some(pooled) => {
+            state
+                .keys
+                .run(move || {
+                    let key = master_key.open(
+                        pooled.key_type,
+                        &pooled.encrypted_pkcs8,
+                        pooled.spki_der.clone(),
+                        pooled.id.as_bytes(),
+                    )?;
+                    Ok((build_csr(&subject, &sans, &key)?, pooled))
+                })
+                .await?
+        }
+        None => {
+            let key_id = Uuid::new_v4();
+            state
+                .keys
+                .with_new_key(draft.key_type, move |key| {
+                    let csr_pem = build_csr(&subject, &sans, &key)?;
+                    let stored = StoredKey {
+                        id: key_id,
+                        key_type: key.key_type(),
+                        encrypted_pkcs8: master_key.seal(&key, key_id.as_bytes())?,
+                        spki_der: key.spki_der().to_vec(),
+                        spki_sha256: spki_sha256(key.spki_der()),
+                    };
+                    Ok((csr_pem, stored))
+                })
+                .await?
+        }
+    };
 
     let record = CsrRecord {
         id: Uuid::new_v4(),
@@ -228,7 +246,7 @@ pub(super) async fn create(
         sans: draft.sans,
         key_type: draft.key_type,
         csr_pem,
-        key_id,
+        key_id: stored_key.id,
         created_at: crate::store::now(),
     };
     state.store.insert_csr(&record, &stored_key).await?;

@@ -19,6 +19,7 @@ use tracing::Instrument as _;
 
 use super::error::{ApiError, ErrorCodes};
 use crate::app::AppState;
+use crate::keypool::{POOL_CLAIMS_TOTAL, POOL_KEYS, POOL_TARGET};
 use crate::pki::keys::{
     KEY_GENERATION_CONCURRENCY, KEY_GENERATION_SECONDS, KEY_GENERATIONS_IN_FLIGHT,
     KEY_GENERATIONS_QUEUED,
@@ -153,6 +154,15 @@ fn describe_metrics() {
         KEY_GENERATION_CONCURRENCY,
         "How many key generations may run at once (--keygen-concurrency)"
     );
+    describe_gauge!(
+        POOL_KEYS,
+        "RSA-2048 keys waiting in the key pool, as last counted by the refill task"
+    );
+    describe_gauge!(POOL_TARGET, "The RSA-2048 key pool's size (EDGECERT_RSA_POOL_SIZE)");
+    describe_counter!(
+        POOL_CLAIMS_TOTAL,
+        "RSA-2048 CSRs by where their key came from: result=hit (the pool) or miss (generated inline)"
+    );
     // Present from the first scrape, not only after the first key generation, so alerts on
     // them have data.
     metrics::gauge!(KEY_GENERATIONS_IN_FLIGHT).increment(0.0);
@@ -185,6 +195,7 @@ fn sample_state(state: &AppState) {
     metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(pool.idle as f64);
     metrics::gauge!(DB_POOL_MAX_CONNECTIONS).set(f64::from(pool.max));
     metrics::gauge!(KEY_GENERATION_CONCURRENCY).set(state.keys.limit() as f64);
+    metrics::gauge!(POOL_TARGET).set(state.key_pool.target() as f64);
 }
 
 /// The router of `--metrics-listen`: `/metrics` alone, without credentials, and not logged

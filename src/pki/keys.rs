@@ -514,6 +514,25 @@ impl KeyFactory {
         .await
         .map_err(|_| PkiError::TaskAborted)?
     }
+
+    /// Runs other CPU-bound key work (signing with a stored key, say) on a blocking thread,
+    /// under the same limit as generations.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, PkiError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T, PkiError> + Send + 'static,
+    {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| PkiError::TaskAborted)?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
+        .map_err(|_| PkiError::TaskAborted)?
+    }
 }
 
 #[cfg(test)]

@@ -188,6 +188,15 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn delete_csr(&self, scope: &Scope, id: Uuid) -> Result<(), StoreError>;
     async fn get_key(&self, key_id: Uuid) -> Result<StoredKey, StoreError>;
 
+    /// Adds a pre-generated key to the pool of `key.key_type` keys.
+    async fn add_pool_key(&self, key: &StoredKey) -> Result<(), StoreError>;
+    /// Takes one pooled key of `key_type` out of the pool, or `None` if there is none. Atomic:
+    /// concurrent claims, from this process or another sharing the database, never return the
+    /// same key. The claimed key is gone from the pool even if the caller then fails, so a key
+    /// is used at most once.
+    async fn claim_pool_key(&self, key_type: KeyType) -> Result<Option<StoredKey>, StoreError>;
+    async fn count_pool_keys(&self, key_type: KeyType) -> Result<u64, StoreError>;
+
     /// Stores a hostname and, for a customer-supplied key, that key, in one transaction.
     /// A key or CSR deleted meanwhile gives `ReferenceGone`; a taken hostname `Duplicate`.
     async fn insert_hostname(

@@ -8,6 +8,8 @@ use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use uuid::Uuid;
 
+use crate::pki::KeyType;
+
 use super::certificates::certificate_methods;
 use super::{
     CertificateRecord, ConnectError, CsrOrder, CsrRecord, Direction, HostnameFilter,
@@ -54,6 +56,18 @@ certificate_methods!(
     PgRow,
     Some("SELECT id FROM custom_csrs WHERE id = $1 FOR KEY SHARE")
 );
+
+const KEY_COLUMNS: &str = "id, key_type, encrypted_pkcs8, spki_der, spki_sha256";
+
+fn key_from_row(row: &PgRow) -> Result<StoredKey, StoreError> {
+    Ok(StoredKey {
+        id: row.try_get("id")?,
+        key_type: parse_key_type(row.try_get("key_type")?)?,
+        encrypted_pkcs8: row.try_get("encrypted_pkcs8")?,
+        spki_der: row.try_get("spki_der")?,
+        spki_sha256: hash_array(row.try_get("spki_sha256")?)?,
+    })
+}
 
 fn csr_from_row(row: &PgRow) -> Result<CsrRecord, StoreError> {
     Ok(CsrRecord {
@@ -214,20 +228,50 @@ impl Store for PostgresStore {
     }
 
     async fn get_key(&self, key_id: Uuid) -> Result<StoredKey, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, key_type, encrypted_pkcs8, spki_der, spki_sha256 FROM private_keys WHERE id = $1",
+        let row = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM private_keys WHERE id = $1"))
+            .bind(key_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        key_from_row(&row)
+    }
+
+    async fn add_pool_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO key_pool (id, key_type, encrypted_pkcs8, spki_der, spki_sha256) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
-        .bind(key_id)
+        .bind(key.id)
+        .bind(key.key_type.as_str())
+        .bind(&key.encrypted_pkcs8)
+        .bind(&key.spki_der)
+        .bind(&key.spki_sha256[..])
+        .execute(&self.pool)
+        .await
+        .map_err(on_write)?;
+        Ok(())
+    }
+
+    async fn claim_pool_key(&self, key_type: KeyType) -> Result<Option<StoredKey>, StoreError> {
+        // SKIP LOCKED lets concurrent claims each take a different row instead of queueing
+        // behind (and then missing) the row another transaction is deleting.
+        let row = sqlx::query(&format!(
+            "DELETE FROM key_pool WHERE id = \
+             (SELECT id FROM key_pool WHERE key_type = $1 LIMIT 1 FOR UPDATE SKIP LOCKED) \
+             RETURNING {KEY_COLUMNS}"
+        ))
+        .bind(key_type.as_str())
         .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        Ok(StoredKey {
-            id: row.try_get("id")?,
-            key_type: parse_key_type(row.try_get("key_type")?)?,
-            encrypted_pkcs8: row.try_get("encrypted_pkcs8")?,
-            spki_der: row.try_get("spki_der")?,
-            spki_sha256: hash_array(row.try_get("spki_sha256")?)?,
-        })
+        .await?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
+    async fn count_pool_keys(&self, key_type: KeyType) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM key_pool WHERE key_type = $1")
+            .bind(key_type.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 
     async fn token_hashes(&self) -> Result<Vec<[u8; 32]>, StoreError> {

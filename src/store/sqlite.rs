@@ -12,6 +12,8 @@ use sqlx::sqlite::{
 };
 use uuid::Uuid;
 
+use crate::pki::KeyType;
+
 use super::certificates::{certificate_methods, from_micros, to_micros};
 use super::{
     CertificateRecord, ConnectError, CsrOrder, CsrRecord, Direction, HostnameFilter,
@@ -102,6 +104,18 @@ fn create_private_file(path: &Path) -> Result<(), ConnectError> {
             source,
         }),
     }
+}
+
+const KEY_COLUMNS: &str = "id, key_type, encrypted_pkcs8, spki_der, spki_sha256";
+
+fn key_from_row(row: &SqliteRow) -> Result<StoredKey, StoreError> {
+    Ok(StoredKey {
+        id: row.try_get("id")?,
+        key_type: parse_key_type(row.try_get("key_type")?)?,
+        encrypted_pkcs8: row.try_get("encrypted_pkcs8")?,
+        spki_der: row.try_get("spki_der")?,
+        spki_sha256: hash_array(row.try_get("spki_sha256")?)?,
+    })
 }
 
 fn csr_from_row(row: &SqliteRow) -> Result<CsrRecord, StoreError> {
@@ -262,20 +276,53 @@ impl Store for SqliteStore {
     }
 
     async fn get_key(&self, key_id: Uuid) -> Result<StoredKey, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, key_type, encrypted_pkcs8, spki_der, spki_sha256 FROM private_keys WHERE id = ?",
+        let row = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM private_keys WHERE id = ?"))
+            .bind(key_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        key_from_row(&row)
+    }
+
+    async fn add_pool_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO key_pool (id, key_type, encrypted_pkcs8, spki_der, spki_sha256) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
-        .bind(key_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        Ok(StoredKey {
-            id: row.try_get("id")?,
-            key_type: parse_key_type(row.try_get("key_type")?)?,
-            encrypted_pkcs8: row.try_get("encrypted_pkcs8")?,
-            spki_der: row.try_get("spki_der")?,
-            spki_sha256: hash_array(row.try_get("spki_sha256")?)?,
-        })
+        .bind(key.id)
+        .bind(key.key_type.as_str())
+        .bind(&key.encrypted_pkcs8)
+        .bind(&key.spki_der)
+        .bind(&key.spki_sha256[..])
+        .execute(&self.pool)
+        .await
+        .map_err(on_write)?;
+        Ok(())
+    }
+
+    async fn claim_pool_key(&self, key_type: KeyType) -> Result<Option<StoredKey>, StoreError> {
+        // The write lock is taken first, so the select and the delete see the same pool and
+        // two claims cannot pick the same row.
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(&format!(
+            "DELETE FROM key_pool WHERE id = \
+             (SELECT id FROM key_pool WHERE key_type = $1 LIMIT 1) \
+             RETURNING {KEY_COLUMNS}"
+        ))
+        .bind(key_type.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let key = row.as_ref().map(key_from_row).transpose()?;
+        tx.commit().await?;
+        Ok(key)
+    }
+
+    async fn count_pool_keys(&self, key_type: KeyType) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM key_pool WHERE key_type = $1")
+            .bind(key_type.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 
     async fn token_hashes(&self) -> Result<Vec<[u8; 32]>, StoreError> {

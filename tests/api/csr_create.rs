@@ -49,7 +49,7 @@ const SEED_BODY: &str = r#"{
 
 /// Runs `openssl req -verify -noout -text` on the PEM and returns its report.
 #[track_caller]
-fn openssl_verify(pem: &str) -> String {
+pub(crate) fn openssl_verify(pem: &str) -> String {
     let mut child = Command::new("openssl")
         .args(["req", "-verify", "-noout", "-text", "-nameopt", "RFC2253"])
         .stdin(Stdio::piped())
@@ -78,12 +78,12 @@ fn openssl_verify(pem: &str) -> String {
 }
 
 /// What x509-parser reads from the CSR.
-struct Parsed {
+pub(crate) struct Parsed {
     subject: Vec<(String, Tag, String)>,
     sans: Vec<String>,
     signature_oid: String,
     key: ParsedKey,
-    spki_der: Vec<u8>,
+    pub(crate) spki_der: Vec<u8>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -108,7 +108,7 @@ fn attribute_name(oid: &x509_parser::der_parser::oid::Oid) -> String {
 }
 
 #[track_caller]
-fn parse_csr(pem_text: &str) -> Parsed {
+pub(crate) fn parse_csr(pem_text: &str) -> Parsed {
     let (_, pem) = parse_x509_pem(pem_text.as_bytes()).expect("PEM");
     assert_eq!(pem.label, "CERTIFICATE REQUEST");
     let (rest, csr) = X509CertificationRequest::from_der(&pem.contents).expect("PKCS#10 DER");

@@ -12,6 +12,7 @@ mod csr_lifecycle;
 mod csr_list;
 mod csr_validation;
 mod hostnames;
+mod key_pool;
 mod observability;
 mod openapi;
 mod operations;
