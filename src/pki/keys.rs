@@ -7,7 +7,6 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use p256::elliptic_curve::Generate as _;
 use rand::RngExt as _;
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey};
 use sha2::{Digest, Sha256};
@@ -101,6 +100,13 @@ const RSA_OID: &str = "1.2.840.113549.1.1.1";
 const EC_PUBLIC_KEY_OID: &str = "1.2.840.10045.2.1";
 const P256_OID: &str = "1.2.840.10045.3.1.7";
 
+/// DER of a P-256 SubjectPublicKeyInfo up to its 65-byte uncompressed point: SEQUENCE {
+/// SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING (0 unused bits) }.
+const P256_SPKI_PREFIX: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
+
 /// A refused import: `problem` says what is wrong, the rest what would be accepted.
 fn unsupported_key(problem: impl fmt::Display) -> PkiError {
     let sizes: Vec<String> = IMPORTABLE_RSA
@@ -160,17 +166,7 @@ impl PrivateKey {
                     .map_err(|e| PkiError::KeyGeneration(e.to_string()))?;
                 (pkcs8, spki)
             }
-            KeyType::P256v1 => {
-                let key = p256::SecretKey::generate_from_rng(&mut rng);
-                let pkcs8 = key
-                    .to_pkcs8_der()
-                    .map_err(|e| PkiError::KeyGeneration(e.to_string()))?;
-                let spki = key
-                    .public_key()
-                    .to_public_key_der()
-                    .map_err(|e| PkiError::KeyGeneration(e.to_string()))?;
-                (pkcs8, spki)
-            }
+            KeyType::P256v1 => return Self::generate_p256(),
         };
         Ok(Self {
             key_type,
@@ -179,8 +175,30 @@ impl PrivateKey {
         })
     }
 
+    /// P-256 keys are the hot path of CSR creation; ring's key generation (assembly, the same
+    /// code that later signs the CSR) costs a fraction of the p256 crate's portable arithmetic.
+    fn generate_p256() -> Result<Self, PkiError> {
+        use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair as _};
+
+        let failed = |what: &str| PkiError::KeyGeneration(format!("P-256 {what} failed"));
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
+            .map_err(|_| failed("key generation"))?;
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng)
+            .map_err(|_| failed("key decoding"))?;
+        let point = pair.public_key().as_ref();
+        let mut spki_der = Vec::with_capacity(P256_SPKI_PREFIX.len() + point.len());
+        spki_der.extend_from_slice(&P256_SPKI_PREFIX);
+        spki_der.extend_from_slice(point);
+        Ok(Self {
+            key_type: KeyType::P256v1,
+            pkcs8_der: Zeroizing::new(pkcs8.as_ref().to_vec()),
+            spki_der,
+        })
+    }
+
     /// Imports a customer's private key from PEM text as received in JSON (literal `\\n` escapes
-    /// and CRLF tolerated). The key is re-encoded exactly as a generated key of the same type,
+    /// and CRLF tolerated). The key is re-encoded as PKCS#8, the form every stored key has,
     /// so the rest of edgecert cannot tell the two apart. Encrypted keys are refused: there is
     /// no passphrase to open them with.
     pub fn from_pem(text: &str) -> Result<Self, PkiError> {
@@ -550,6 +568,19 @@ mod tests {
         assert!(key.decrypt(&sealed, b"row-2").is_err());
         let (other, _) = MasterKey::generate().unwrap();
         assert!(other.decrypt(&sealed, b"row-1").is_err());
+    }
+
+    /// The hand-built SubjectPublicKeyInfo must be the one the p256 crate derives from the
+    /// private key itself.
+    #[test]
+    fn generated_p256_keys_carry_their_own_public_key() {
+        use p256::pkcs8::DecodePrivateKey as _;
+        for _ in 0..4 {
+            let key = PrivateKey::generate(KeyType::P256v1).unwrap();
+            let parsed = p256::SecretKey::from_pkcs8_der(key.pkcs8_der()).unwrap();
+            let spki = parsed.public_key().to_public_key_der().unwrap();
+            assert_eq!(key.spki_der(), spki.as_bytes());
+        }
     }
 
     #[test]

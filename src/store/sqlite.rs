@@ -30,9 +30,14 @@ const CSR_COLUMNS: &str = "id, scope_kind, scope_id, name, description, country,
 /// at its start (honouring busy_timeout) instead of failing when a read upgrades to a write.
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
+/// Two pools on one file: SQLite takes one writer at a time, and a writer that finds the lock
+/// taken sleeps in SQLite's busy handler (1, 2, 5, 10 ms and up) instead of being woken when
+/// the lock frees. Writes therefore queue for the single writer connection in this process,
+/// where waiting costs nothing, and reads (never blocked by a writer under WAL) use the rest.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -51,14 +56,21 @@ impl SqliteStore {
             create_dir(parent)?;
         }
         create_private_file(path)?;
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await
+            .map_err(ConnectError::Open)?;
+        MIGRATOR.run(&writer).await?;
+        // Two cores: three readers and the writer keep both busy without queueing reads.
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(3)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await
             .map_err(ConnectError::Open)?;
-        MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, writer })
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -68,7 +80,7 @@ impl SqliteStore {
 
 impl SqliteStore {
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        Ok(self.pool.begin_with(BEGIN_WRITE).await?)
+        Ok(self.writer.begin_with(BEGIN_WRITE).await?)
     }
 }
 
@@ -153,7 +165,7 @@ fn order_clause(order: CsrOrder, direction: Direction) -> &'static str {
 #[async_trait]
 impl Store for SqliteStore {
     async fn insert_csr(&self, csr: &CsrRecord, key: &StoredKey) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         Self::insert_key_in(&mut tx, key).await?;
         sqlx::query(
             "INSERT INTO custom_csrs (id, scope_kind, scope_id, account_tag, name, description, \
@@ -246,7 +258,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_csr(&self, scope: &Scope, id: Uuid) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let key_id: Uuid = sqlx::query_scalar(
             "DELETE FROM custom_csrs WHERE id = ? AND scope_kind = ? AND scope_id = ? \
              RETURNING key_id",
@@ -294,7 +306,7 @@ impl Store for SqliteStore {
         .bind(&key.encrypted_pkcs8)
         .bind(&key.spki_der)
         .bind(&key.spki_sha256[..])
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(on_write)?;
         Ok(())
@@ -338,7 +350,7 @@ impl Store for SqliteStore {
         )
         .bind(&hash[..])
         .bind(label)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         Ok(inserted == 1)
@@ -346,9 +358,10 @@ impl Store for SqliteStore {
 
     fn pool_stats(&self) -> PoolStats {
         PoolStats {
-            size: self.pool.size(),
-            idle: self.pool.num_idle(),
-            max: self.pool.options().get_max_connections(),
+            size: self.pool.size() + self.writer.size(),
+            idle: self.pool.num_idle() + self.writer.num_idle(),
+            max: self.pool.options().get_max_connections()
+                + self.writer.options().get_max_connections(),
         }
     }
 
@@ -375,7 +388,7 @@ impl Store for SqliteStore {
         sqlx::query("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING")
             .bind(name)
             .bind(value)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(
             sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
