@@ -264,7 +264,10 @@ mod tests {
         // The thread lowered its own priority before serving the request above.
         let values = nice_values_of("edgecert-pool");
         assert!(!values.is_empty(), "no key pool thread found");
-        assert!(values.iter().all(|&nice| nice == REFILL_NICENESS), "{values:?}");
+        assert!(
+            values.iter().all(|&nice| nice == REFILL_NICENESS),
+            "{values:?}"
+        );
         // Only that thread: the rest of the process keeps its priority.
         assert_eq!(main_thread_nice(), main_nice);
     }

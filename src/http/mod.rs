@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("a request handler panicked").into_response()
         }))
+        .layer(middleware::from_fn(run_to_completion))
         // Outermost, so it sees every answer, a caught panic's 500 included. It logs the route,
         // path and outcome only: never headers (credentials), query strings or bodies.
         .layer(middleware::from_fn(observe::observe))
@@ -69,6 +70,21 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// RFC 3339 in UTC with a `Z`, as the API and the SDKs' datetime parsing expect.
+/// Runs the rest of the request in its own task, so a client that disconnects does not cancel
+/// the handler half-way. A cancelled handler could drop a database transaction while it is
+/// being opened (sqlx cannot always roll back then) and leave its connection holding SQLite's
+/// write lock; finished instead, a write commits or fails as a whole.
+async fn run_to_completion(request: Request, next: middleware::Next) -> Response {
+    use tracing::Instrument as _;
+    // The task carries the request's span, so what the handler logs keeps the request id.
+    match tokio::spawn(next.run(request).in_current_span()).await {
+        Ok(response) => response,
+        Err(error) => {
+            ApiError::internal(format_args!("request task failed: {error}")).into_response()
+        }
+    }
+}
+
 fn rfc3339(at: time::OffsetDateTime) -> String {
     at.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| at.unix_timestamp().to_string())

@@ -158,7 +158,10 @@ fn describe_metrics() {
         POOL_KEYS,
         "RSA-2048 keys waiting in the key pool, as last counted by the refill task"
     );
-    describe_gauge!(POOL_TARGET, "The RSA-2048 key pool's size (EDGECERT_RSA_POOL_SIZE)");
+    describe_gauge!(
+        POOL_TARGET,
+        "The RSA-2048 key pool's size (EDGECERT_RSA_POOL_SIZE)"
+    );
     describe_counter!(
         POOL_CLAIMS_TOTAL,
         "RSA-2048 CSRs by where their key came from: result=hit (the pool) or miss (generated inline)"

@@ -230,11 +230,13 @@ impl Store for PostgresStore {
     }
 
     async fn get_key(&self, key_id: Uuid) -> Result<StoredKey, StoreError> {
-        let row = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM private_keys WHERE id = $1"))
-            .bind(key_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let row = sqlx::query(&format!(
+            "SELECT {KEY_COLUMNS} FROM private_keys WHERE id = $1"
+        ))
+        .bind(key_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
         key_from_row(&row)
     }
 
@@ -255,6 +257,13 @@ impl Store for PostgresStore {
     }
 
     async fn claim_pool_key(&self, key_type: KeyType) -> Result<Option<StoredKey>, StoreError> {
+        // The claim need not wait for its commit to reach disk: WAL is flushed in order, so the
+        // durable commit of the CSR that uses the key flushes the claim too, and a claim lost in
+        // a crash before that only puts an unused key back in the pool.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
         // SKIP LOCKED lets concurrent claims each take a different row instead of queueing
         // behind (and then missing) the row another transaction is deleting.
         let row = sqlx::query(&format!(
@@ -263,9 +272,11 @@ impl Store for PostgresStore {
              RETURNING {KEY_COLUMNS}"
         ))
         .bind(key_type.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
-        row.as_ref().map(key_from_row).transpose()
+        let key = row.as_ref().map(key_from_row).transpose()?;
+        tx.commit().await?;
+        Ok(key)
     }
 
     async fn count_pool_keys(&self, key_type: KeyType) -> Result<u64, StoreError> {

@@ -288,11 +288,13 @@ impl Store for SqliteStore {
     }
 
     async fn get_key(&self, key_id: Uuid) -> Result<StoredKey, StoreError> {
-        let row = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM private_keys WHERE id = ?"))
-            .bind(key_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let row = sqlx::query(&format!(
+            "SELECT {KEY_COLUMNS} FROM private_keys WHERE id = ?"
+        ))
+        .bind(key_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
         key_from_row(&row)
     }
 

@@ -264,6 +264,26 @@ impl TestApp {
         self.send(request, body).await
     }
 
+    /// Sends an authenticated request and hangs up after `after`, as a client that goes away
+    /// does; returns whether the answer came first.
+    pub async fn abandon(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Value,
+        after: std::time::Duration,
+    ) -> bool {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(Body::from(body.to_string()))
+            .expect("valid request");
+        tokio::time::timeout(after, self.router.clone().oneshot(request))
+            .await
+            .is_ok()
+    }
+
     /// Sends a request exactly as built: no credentials are added.
     pub async fn send(
         &self,

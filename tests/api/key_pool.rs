@@ -73,7 +73,11 @@ async fn pooled_keys_serve_rsa_csrs_once_then_generation_takes_over(backend: Bac
             )
             .expect("the moved key opens under its id");
         assert_eq!(key.spki_der(), parse_csr(pem).spki_der.as_slice());
-        assert!(key_ids.insert(record.key_id), "key {} used twice", record.key_id);
+        assert!(
+            key_ids.insert(record.key_id),
+            "key {} used twice",
+            record.key_id
+        );
     }
 }
 
@@ -101,8 +105,16 @@ async fn concurrent_claims_from_two_instances_never_share_a_key(backend: Backend
         }
     }
     let distinct: HashSet<_> = claimed.iter().collect();
-    assert_eq!(claimed.len() as u64, POOLED, "every pooled key is claimed once");
-    assert_eq!(distinct.len(), claimed.len(), "a key was claimed twice: {claimed:?}");
+    assert_eq!(
+        claimed.len() as u64,
+        POOLED,
+        "every pooled key is claimed once"
+    );
+    assert_eq!(
+        distinct.len(),
+        claimed.len(),
+        "a key was claimed twice: {claimed:?}"
+    );
     assert_eq!(
         app.store()
             .count_pool_keys(KeyType::Rsa2048)
@@ -123,7 +135,9 @@ async fn pool_size_zero_turns_the_pool_off(backend: Backend) {
             .expect("no thread")
             .is_none()
     );
-    let response = app.post(&zone_csrs(ZONE), &rsa_body("off.example.com")).await;
+    let response = app
+        .post(&zone_csrs(ZONE), &rsa_body("off.example.com"))
+        .await;
     response.assert_success(StatusCode::CREATED);
     assert_eq!(app.count_rows("key_pool").await, 0);
     assert_eq!(app.count_rows("private_keys").await, 1);
@@ -149,7 +163,10 @@ async fn wait_for_pool(pool: &KeyPool, app: &TestApp, expected: i64) {
 async fn background_refill_tops_the_pool_up_after_claims(backend: Backend) {
     let app = app_with_pool(backend, 2).await;
     let pool = app.state.key_pool.clone();
-    let refill = pool.start_refill().expect("thread starts").expect("pool on");
+    let refill = pool
+        .start_refill()
+        .expect("thread starts")
+        .expect("pool on");
     wait_for_pool(&pool, &app, 2).await;
 
     app.post(&zone_csrs(ZONE), &rsa_body("refill.example.com"))

@@ -2,13 +2,60 @@
 
 use axum::http::{Method, Request, StatusCode};
 
-use crate::common::{Backend, TestApp};
+use std::time::{Duration, Instant};
+
+use crate::common::{Backend, TestApp, ZONE, csr_body, zone_csrs};
 use crate::on_both_backends;
 
 on_both_backends!(
     probes_answer_without_credentials,
     readiness_fails_when_the_key_store_or_schema_is_not_usable,
+    abandoned_creates_finish_and_leave_the_database_usable,
 );
+
+/// Clients that hang up mid-request (at staggered moments, so some land while a transaction
+/// is being opened) must neither cancel the write half-way nor leave a connection holding the
+/// database's write lock: every abandoned create completes, and the next one answers at once.
+async fn abandoned_creates_finish_and_leave_the_database_usable(backend: Backend) {
+    const ABANDONED: u64 = 40;
+    let app = TestApp::new(backend).await;
+    let mut answered = 0;
+    for n in 0..ABANDONED {
+        let after = Duration::from_micros(100 + 50 * n);
+        if app
+            .abandon(
+                Method::POST,
+                &zone_csrs(ZONE),
+                &csr_body(&format!("gone{n}.example.com")),
+                after,
+            )
+            .await
+        {
+            answered += 1;
+        }
+    }
+    assert!(
+        answered < ABANDONED,
+        "no request was abandoned; the test proves nothing"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.count_rows("custom_csrs").await < ABANDONED as i64 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {ABANDONED} abandoned creates were completed",
+            app.count_rows("custom_csrs").await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = Instant::now();
+    app.create_csr(&csr_body("after.example.com")).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "a create after the abandoned ones waited {:?} for the database",
+        started.elapsed()
+    );
+}
 
 async fn probes_answer_without_credentials(backend: Backend) {
     let app = TestApp::new(backend).await;
