@@ -22,6 +22,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 const CSR_COLUMNS: &str = "id, scope_kind, scope_id, name, description, country, state, locality, \
      organization, organizational_unit, common_name, sans, key_type, csr_pem, key_id, created_at";
 
+/// How long a pooled connection may sit idle before it is pinged on its next acquire.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
@@ -32,6 +35,18 @@ impl PostgresStore {
         let options = PgConnectOptions::from_str(url).map_err(ConnectError::Open)?;
         let pool = PgPoolOptions::new()
             .max_connections(8)
+            // sqlx pings a connection on every acquire by default: a full round trip to the
+            // server in front of each query. A connection in steady use is known to be alive;
+            // only one idle long enough for the server (or a proxy) to have dropped it is checked.
+            .test_before_acquire(false)
+            .before_acquire(|connection, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > PING_AFTER_IDLE {
+                        sqlx::Connection::ping(connection).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await
