@@ -169,19 +169,22 @@ fn order_clause(order: CsrOrder, direction: Direction) -> &'static str {
 #[async_trait]
 impl Store for SqliteStore {
     async fn insert_csr(&self, csr: &CsrRecord, key: &StoredKey) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        // The three inserts go to the connection's worker thread as one script: each statement
-        // sent separately is a thread hand-off there and back, the main cost of this path.
-        // `$n` parameters are numbered across the whole script.
-        sqlx::query(
-            "INSERT INTO private_keys (id, key_type, encrypted_pkcs8, spki_der, spki_sha256) \
+        let mut connection = self.writer.acquire().await?;
+        // The whole transaction goes to the connection's worker thread as one script: each
+        // statement sent on its own is a thread hand-off there and back, the main cost of this
+        // path. `$n` parameters are numbered across the whole script. Requests run to
+        // completion (see `http::run_to_completion`), so the script is never abandoned half-way.
+        let written = sqlx::query(
+            "BEGIN IMMEDIATE; \
+             INSERT INTO private_keys (id, key_type, encrypted_pkcs8, spki_der, spki_sha256) \
              VALUES ($1, $2, $3, $4, $5); \
              INSERT INTO custom_csrs (id, scope_kind, scope_id, account_tag, name, description, \
              country, state, locality, organization, organizational_unit, common_name, sans, \
              key_type, csr_pem, key_id, created_at_us) \
              VALUES ($6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22); \
              INSERT INTO custom_csr_counts (scope_kind, scope_id, csr_count) VALUES ($7, $8, 1) \
-             ON CONFLICT (scope_kind, scope_id) DO UPDATE SET csr_count = custom_csr_counts.csr_count + 1",
+             ON CONFLICT (scope_kind, scope_id) DO UPDATE SET csr_count = custom_csr_counts.csr_count + 1; \
+             COMMIT",
         )
         .bind(key.id)
         .bind(key.key_type.as_str())
@@ -205,10 +208,18 @@ impl Store for SqliteStore {
         .bind(&csr.csr_pem)
         .bind(csr.key_id)
         .bind(to_micros(csr.created_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(on_write)?;
-        tx.commit().await?;
+        .execute(&mut *connection)
+        .await;
+        if let Err(error) = written {
+            // The script stopped at the failing statement, possibly inside its transaction.
+            // Undo it; if even that fails, the connection's state is unknown, so it is closed
+            // instead of going back to the pool.
+            if let Err(rollback) = sqlx::query("ROLLBACK").execute(&mut *connection).await {
+                tracing::debug!(error = %rollback, "rollback after a failed CSR insert");
+                connection.close_on_drop();
+            }
+            return Err(on_write(error));
+        }
         Ok(())
     }
 

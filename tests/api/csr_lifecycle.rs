@@ -14,7 +14,43 @@ on_both_backends!(
     delete_removes_the_csr_and_destroys_its_key,
     zone_and_account_csrs_are_separate_namespaces,
     csrs_survive_a_restart,
+    a_failed_insert_writes_nothing_and_leaves_the_store_usable,
 );
+
+/// A CSR insert that fails after its key row was written (the CSR id is taken) must undo the
+/// key row and the zone counter too, and the next write must go through normally.
+async fn a_failed_insert_writes_nothing_and_leaves_the_store_usable(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let existing = app.create_csr(&csr_body("first.example.com")).await;
+    let id = uuid::Uuid::parse_str(existing["id"].as_str().expect("id")).expect("uuid");
+    let scope = Scope::Zone(ZONE.into());
+    let record = app.store().get_csr(&scope, id).await.expect("stored");
+    let mut key = app.store().get_key(record.key_id).await.expect("key");
+    key.id = uuid::Uuid::new_v4();
+    let mut clash = record.clone();
+    clash.key_id = key.id;
+
+    let error = app
+        .store()
+        .insert_csr(&clash, &key)
+        .await
+        .expect_err("the CSR id is taken");
+    assert!(matches!(error, StoreError::Duplicate(_)), "{error:?}");
+    assert_eq!(
+        app.count_rows("private_keys").await,
+        1,
+        "the key row was undone"
+    );
+    assert_eq!(app.count_rows("custom_csrs").await, 1);
+    let listed = app.get(&zone_csrs(ZONE)).await;
+    assert_eq!(
+        listed.body["result_info"]["total_count"], 1,
+        "the zone counter was undone"
+    );
+
+    app.create_csr(&csr_body("second.example.com")).await;
+    assert_eq!(app.count_rows("custom_csrs").await, 2);
+}
 
 async fn delete_removes_the_csr_and_destroys_its_key(backend: Backend) {
     let app = TestApp::new(backend).await;
