@@ -49,7 +49,7 @@ pub struct ProbeArgs {
     pub timeout: u64,
 }
 
-/// About five seconds of one core's key generation: enough for a batch of sign-ups, small
+/// Five to fifteen seconds of one core's key generation: enough for a batch of sign-ups, small
 /// enough to fill quickly after a start.
 pub const DEFAULT_RSA_POOL_SIZE: u64 = 100;
 const MAX_RSA_POOL_SIZE: u64 = 100_000;
