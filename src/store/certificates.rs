@@ -209,14 +209,47 @@ macro_rules! certificate_methods {
                 })
             }
 
+            fn key_from_row(row: &$row) -> Result<super::StoredKey, super::StoreError> {
+                use sqlx::Row as _;
+                Ok(super::StoredKey {
+                    id: row.try_get("id")?,
+                    key_type: super::parse_key_type(row.try_get("key_type")?)?,
+                    encrypted_pkcs8: row.try_get("encrypted_pkcs8")?,
+                    spki_der: row.try_get("spki_der")?,
+                    spki_sha256: super::hash_array(row.try_get("spki_sha256")?)?,
+                })
+            }
+
+            async fn pool_add_key(&self, key: &super::StoredKey) -> Result<(), super::StoreError> {
+                let mut tx = self.begin_write().await?;
+                Self::insert_key_in(&mut tx, "key_pool", key).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn pool_count_keys(
+                &self,
+                key_type: crate::pki::KeyType,
+            ) -> Result<u64, super::StoreError> {
+                let count: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM key_pool WHERE key_type = $1")
+                        .bind(key_type.as_str())
+                        .fetch_one(&self.pool)
+                        .await?;
+                Ok(u64::try_from(count).unwrap_or(0))
+            }
+
+            /// Writes a sealed key into `table`: `private_keys`, or `key_pool` for a key generated
+            /// ahead of demand (the same columns).
             async fn insert_key_in<'c>(
                 tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
+                table: &str,
                 key: &super::StoredKey,
             ) -> Result<(), super::StoreError> {
-                sqlx::query(
-                    "INSERT INTO private_keys (id, key_type, encrypted_pkcs8, spki_der, spki_sha256) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
+                sqlx::query(&format!(
+                    "INSERT INTO {table} ({}) VALUES ($1, $2, $3, $4, $5)",
+                    super::KEY_COLUMNS
+                ))
                 .bind(key.id)
                 .bind(key.key_type.as_str())
                 .bind(&key.encrypted_pkcs8)
@@ -251,7 +284,7 @@ macro_rules! certificate_methods {
                 let mut tx = self.begin_write().await?;
                 Self::cert_lock_csr(&mut tx, record.custom_csr_id).await?;
                 if let Some(key) = new_key {
-                    Self::insert_key_in(&mut tx, key).await?;
+                    Self::insert_key_in(&mut tx, "private_keys", key).await?;
                 }
                 sqlx::query(&format!(
                     "INSERT INTO custom_hostnames ({hostname_columns}) VALUES \
@@ -287,7 +320,7 @@ macro_rules! certificate_methods {
                 let mut tx = self.begin_write().await?;
                 Self::cert_lock_csr(&mut tx, record.custom_csr_id).await?;
                 if let Some(key) = new_key {
-                    Self::insert_key_in(&mut tx, key).await?;
+                    Self::insert_key_in(&mut tx, "private_keys", key).await?;
                 }
                 let updated = sqlx::query(
                     "UPDATE custom_hostnames SET ssl_options = $1, key_id = $2, key_owned = $3, \
@@ -409,7 +442,7 @@ macro_rules! certificate_methods {
                 let mut tx = self.begin_write().await?;
                 Self::cert_lock_csr(&mut tx, record.custom_csr_id).await?;
                 if let Some(key) = new_key {
-                    Self::insert_key_in(&mut tx, key).await?;
+                    Self::insert_key_in(&mut tx, "private_keys", key).await?;
                 }
                 sqlx::query(&format!(
                     "INSERT INTO custom_certificates ({certificate_columns}) VALUES \
@@ -441,7 +474,7 @@ macro_rules! certificate_methods {
                 let mut tx = self.begin_write().await?;
                 Self::cert_lock_csr(&mut tx, record.custom_csr_id).await?;
                 if let Some(key) = new_key {
-                    Self::insert_key_in(&mut tx, key).await?;
+                    Self::insert_key_in(&mut tx, "private_keys", key).await?;
                 }
                 let updated = sqlx::query(
                     "UPDATE custom_certificates SET key_id = $1, key_owned = $2, custom_csr_id = $3, \

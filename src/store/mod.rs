@@ -58,6 +58,9 @@ impl Scope {
     }
 }
 
+/// The columns of a sealed key, in `private_keys` and in `key_pool` alike.
+const KEY_COLUMNS: &str = "id, key_type, encrypted_pkcs8, spki_der, spki_sha256";
+
 /// A private key as stored: the PKCS#8 bytes sealed under the master key, the public half in clear.
 #[derive(Clone)]
 pub struct StoredKey {

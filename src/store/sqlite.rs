@@ -17,8 +17,8 @@ use crate::pki::KeyType;
 use super::certificates::{certificate_methods, from_micros, to_micros};
 use super::{
     CertificateRecord, ConnectError, CsrOrder, CsrRecord, Direction, HostnameFilter,
-    HostnameRecord, KeyRef, Page, PageRequest, PoolStats, Scope, Store, StoreError, StoredKey,
-    decode_sans, encode_sans, hash_array, on_delete, on_write, parse_key_type,
+    HostnameRecord, KEY_COLUMNS, KeyRef, Page, PageRequest, PoolStats, Scope, Store, StoreError,
+    StoredKey, decode_sans, encode_sans, hash_array, on_delete, on_write, parse_key_type,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -120,18 +120,6 @@ fn create_private_file(path: &Path) -> Result<(), ConnectError> {
             source,
         }),
     }
-}
-
-const KEY_COLUMNS: &str = "id, key_type, encrypted_pkcs8, spki_der, spki_sha256";
-
-fn key_from_row(row: &SqliteRow) -> Result<StoredKey, StoreError> {
-    Ok(StoredKey {
-        id: row.try_get("id")?,
-        key_type: parse_key_type(row.try_get("key_type")?)?,
-        encrypted_pkcs8: row.try_get("encrypted_pkcs8")?,
-        spki_der: row.try_get("spki_der")?,
-        spki_sha256: hash_array(row.try_get("spki_sha256")?)?,
-    })
 }
 
 fn csr_from_row(row: &SqliteRow) -> Result<CsrRecord, StoreError> {
@@ -312,23 +300,11 @@ impl Store for SqliteStore {
         .fetch_optional(&self.pool)
         .await?
         .ok_or(StoreError::NotFound)?;
-        key_from_row(&row)
+        Self::key_from_row(&row)
     }
 
     async fn add_pool_key(&self, key: &StoredKey) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO key_pool (id, key_type, encrypted_pkcs8, spki_der, spki_sha256) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(key.id)
-        .bind(key.key_type.as_str())
-        .bind(&key.encrypted_pkcs8)
-        .bind(&key.spki_der)
-        .bind(&key.spki_sha256[..])
-        .execute(&self.writer)
-        .await
-        .map_err(on_write)?;
-        Ok(())
+        self.pool_add_key(key).await
     }
 
     async fn claim_pool_key(&self, key_type: KeyType) -> Result<Option<StoredKey>, StoreError> {
@@ -343,17 +319,13 @@ impl Store for SqliteStore {
         .bind(key_type.as_str())
         .fetch_optional(&mut *tx)
         .await?;
-        let key = row.as_ref().map(key_from_row).transpose()?;
+        let key = row.as_ref().map(Self::key_from_row).transpose()?;
         tx.commit().await?;
         Ok(key)
     }
 
     async fn count_pool_keys(&self, key_type: KeyType) -> Result<u64, StoreError> {
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM key_pool WHERE key_type = $1")
-            .bind(key_type.as_str())
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(u64::try_from(count).unwrap_or(0))
+        self.pool_count_keys(key_type).await
     }
 
     async fn token_hashes(&self) -> Result<Vec<[u8; 32]>, StoreError> {
