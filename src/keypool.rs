@@ -11,9 +11,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot};
-use uuid::Uuid;
 
-use crate::pki::keys::spki_sha256;
 use crate::pki::{KeyType, MasterKey, PkiError, PrivateKey};
 use crate::store::{Store, StoreError, StoredKey};
 
@@ -197,14 +195,7 @@ impl Generator {
 /// The plaintext key exists only on the generating thread, and is wiped when it returns.
 fn generate_sealed(master_key: &MasterKey) -> Result<StoredKey, PkiError> {
     let key = PrivateKey::generate(POOLED_KEY_TYPE)?;
-    let id = Uuid::new_v4();
-    Ok(StoredKey {
-        id,
-        key_type: key.key_type(),
-        encrypted_pkcs8: master_key.seal(&key, id.as_bytes())?,
-        spki_der: key.spki_der().to_vec(),
-        spki_sha256: spki_sha256(key.spki_der()),
-    })
+    StoredKey::seal(&key, master_key)
 }
 
 /// On Linux a thread's nice value is its own, so this leaves the rest of the process alone.
@@ -217,6 +208,7 @@ fn lower_priority() {
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
+    use crate::pki::keys::spki_sha256;
 
     /// Reads the nice value of this process's threads named `name` from /proc.
     fn nice_values_of(name: &str) -> Vec<i32> {
@@ -250,14 +242,7 @@ mod tests {
         let generator = Generator::start(Arc::clone(&master_key)).unwrap();
         let key = generator.next().await.unwrap();
         assert_eq!(key.key_type, KeyType::Rsa2048);
-        let opened = master_key
-            .open(
-                key.key_type,
-                &key.encrypted_pkcs8,
-                key.spki_der.clone(),
-                key.id.as_bytes(),
-            )
-            .unwrap();
+        let opened = key.open(&master_key).unwrap();
         assert_eq!(opened.spki_der(), key.spki_der.as_slice());
         assert_eq!(spki_sha256(&key.spki_der), key.spki_sha256);
 

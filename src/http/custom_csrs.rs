@@ -16,7 +16,6 @@ use super::rfc3339;
 use crate::app::AppState;
 use crate::pki::KeyType;
 use crate::pki::csr::{Subject, build_csr};
-use crate::pki::keys::spki_sha256;
 use crate::pki::names::{MAX_COMMON_NAME_LEN, SanProblem, check_san, is_country_code};
 use crate::store::{CsrOrder, CsrRecord, Direction, PageRequest, Scope, StoreError, StoredKey};
 
@@ -203,30 +202,17 @@ pub(super) async fn create(
             state
                 .keys
                 .run(move || {
-                    let key = master_key.open(
-                        pooled.key_type,
-                        &pooled.encrypted_pkcs8,
-                        pooled.spki_der.clone(),
-                        pooled.id.as_bytes(),
-                    )?;
+                    let key = pooled.open(&master_key)?;
                     Ok((build_csr(&subject, &sans, &key)?, pooled))
                 })
                 .await?
         }
         None => {
-            let key_id = Uuid::new_v4();
             state
                 .keys
                 .with_new_key(draft.key_type, move |key| {
                     let csr_pem = build_csr(&subject, &sans, &key)?;
-                    let stored = StoredKey {
-                        id: key_id,
-                        key_type: key.key_type(),
-                        encrypted_pkcs8: master_key.seal(&key, key_id.as_bytes())?,
-                        spki_der: key.spki_der().to_vec(),
-                        spki_sha256: spki_sha256(key.spki_der()),
-                    };
-                    Ok((csr_pem, stored))
+                    Ok((csr_pem, StoredKey::seal(&key, &master_key)?))
                 })
                 .await?
         }

@@ -11,7 +11,6 @@ use super::extract::parse_uuid;
 use crate::app::AppState;
 use crate::pki::PrivateKey;
 use crate::pki::certificate::{CertProblem, UploadRequest, verify_upload};
-use crate::pki::keys::spki_sha256;
 use crate::store::{KeyRef, Scope, StoreError, StoredCertificate, StoredKey};
 
 /// The Cloudflare codes one resource uses for each upload problem.
@@ -105,18 +104,11 @@ pub async fn accept(
         KeySource::Supplied(pem) => {
             let private_key = PrivateKey::from_pem(pem)
                 .map_err(|error| bad(codes.key_invalid, error.to_string(), upload.key_field))?;
-            let key_id = Uuid::new_v4();
-            let stored = StoredKey {
-                id: key_id,
-                key_type: private_key.key_type(),
-                encrypted_pkcs8: state.master_key.seal(&private_key, key_id.as_bytes())?,
-                spki_der: private_key.spki_der().to_vec(),
-                spki_sha256: spki_sha256(private_key.spki_der()),
-            };
+            let stored = StoredKey::seal(&private_key, &state.master_key)?;
             let spki = stored.spki_der.clone();
             (
                 KeyRef {
-                    key_id,
+                    key_id: stored.id,
                     owned: true,
                 },
                 Some(stored),

@@ -11,7 +11,8 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::pki::KeyType;
+use crate::pki::keys::spki_sha256;
+use crate::pki::{KeyType, MasterKey, PkiError, PrivateKey};
 
 pub use certificates::{
     CertificateOptions, CertificateRecord, HostnameFilter, HostnameMatch, HostnameRecord, KeyRef,
@@ -69,6 +70,32 @@ pub struct StoredKey {
     pub encrypted_pkcs8: Vec<u8>,
     pub spki_der: Vec<u8>,
     pub spki_sha256: [u8; 32],
+}
+
+impl StoredKey {
+    /// Seals `key` under the master key with a fresh id, bound to the ciphertext as associated
+    /// data so the sealed bytes cannot be moved to another row. The one way a `StoredKey` is made
+    /// outside the store's row decoding.
+    pub fn seal(key: &PrivateKey, master_key: &MasterKey) -> Result<Self, PkiError> {
+        let id = Uuid::new_v4();
+        Ok(Self {
+            id,
+            key_type: key.key_type(),
+            encrypted_pkcs8: master_key.seal(key, id.as_bytes())?,
+            spki_der: key.spki_der().to_vec(),
+            spki_sha256: spki_sha256(key.spki_der()),
+        })
+    }
+
+    /// Opens the sealed key in memory; it is wiped when dropped.
+    pub fn open(&self, master_key: &MasterKey) -> Result<PrivateKey, PkiError> {
+        master_key.open(
+            self.key_type,
+            &self.encrypted_pkcs8,
+            self.spki_der.clone(),
+            self.id.as_bytes(),
+        )
+    }
 }
 
 impl fmt::Debug for StoredKey {
