@@ -1,7 +1,7 @@
 //! Authentication of every `/client/v4` request, with the headers the official SDKs send.
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -16,7 +16,6 @@ pub async fn require_credentials(
     let presented = credential(request.headers())?;
     if !state.tokens.verify(presented) {
         return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
             code::AUTH_INVALID_TOKEN,
             "Invalid API token: it is not one this edgecert instance knows. Use the token printed \
              at first start or the one set in EDGECERT_BOOTSTRAP_TOKEN.",
@@ -38,7 +37,6 @@ fn credential(headers: &HeaderMap) -> Result<&str, ApiError> {
             .filter(|token| !token.is_empty())
             .ok_or_else(|| {
                 ApiError::new(
-                    StatusCode::UNAUTHORIZED,
                     code::AUTH_MALFORMED_HEADER,
                     "Malformed Authorization header: expected 'Authorization: Bearer <API token>'.",
                 )
@@ -48,14 +46,13 @@ fn credential(headers: &HeaderMap) -> Result<&str, ApiError> {
         if let Some(value) = headers.get(name) {
             return value.to_str().map(str::trim).map_err(|_| {
                 ApiError::new(
-                    StatusCode::UNAUTHORIZED,
                     code::AUTH_MALFORMED_HEADER,
                     format!("Malformed {name} header: it must be printable ASCII."),
                 )
             });
         }
     }
-    Err(ApiError::bad_request(
+    Err(ApiError::new(
         code::NO_CREDENTIALS,
         "No credentials: send 'Authorization: Bearer <API token>', or 'X-Auth-Key: <key>' \
          (optionally with X-Auth-Email), or 'X-Auth-User-Service-Key: <key>'.",

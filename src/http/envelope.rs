@@ -1,8 +1,13 @@
-//! The Cloudflare v4 success envelope.
+//! The Cloudflare v4 envelope: the success answer, and the schemas of every envelope the
+//! OpenAPI document names.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::error::ErrorDetail;
 
 /// Pagination facts of a list answer. `count` is the number of items on this page.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -82,6 +87,72 @@ impl<T: Serialize> IntoResponse for Envelope<T> {
         (self.status, axum::Json(body)).into_response()
     }
 }
+
+/// A failed answer: `success` is false, `errors` lists every problem, `result` is null.
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "a schema for the OpenAPI document")]
+pub struct ErrorEnvelope {
+    /// Always false.
+    success: bool,
+    /// Every problem found, most important first.
+    errors: Vec<ErrorDetail>,
+    /// Always empty.
+    #[schema(value_type = Vec<Object>)]
+    messages: Vec<Value>,
+    /// Always null.
+    #[schema(value_type = Option<Object>)]
+    result: Option<Value>,
+}
+
+/// Defines the schema of a success envelope around `$result`, with `result_info` for lists.
+macro_rules! success_schema {
+    ($(#[$doc:meta])* $name:ident, $result:ty) => {
+        $(#[$doc])*
+        #[derive(utoipa::ToSchema)]
+        #[expect(dead_code, reason = "a schema for the OpenAPI document")]
+        pub struct $name {
+            /// Always true.
+            success: bool,
+            /// Always empty.
+            #[schema(value_type = Vec<Object>)]
+            errors: Vec<serde_json::Value>,
+            /// Always empty.
+            #[schema(value_type = Vec<Object>)]
+            messages: Vec<serde_json::Value>,
+            result: $result,
+        }
+    };
+    ($(#[$doc:meta])* $name:ident, $result:ty, list) => {
+        $(#[$doc])*
+        #[derive(utoipa::ToSchema)]
+        #[expect(dead_code, reason = "a schema for the OpenAPI document")]
+        pub struct $name {
+            /// Always true.
+            success: bool,
+            /// Always empty.
+            #[schema(value_type = Vec<Object>)]
+            errors: Vec<serde_json::Value>,
+            /// Always empty.
+            #[schema(value_type = Vec<Object>)]
+            messages: Vec<serde_json::Value>,
+            result: Vec<$result>,
+            result_info: $crate::http::envelope::ResultInfo,
+        }
+    };
+}
+pub(crate) use success_schema;
+
+/// The id of a deleted object.
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "a schema for the OpenAPI document")]
+pub struct DeletedId {
+    id: Uuid,
+}
+
+success_schema!(
+    /// The id of the deleted object.
+    DeletedEnvelope, DeletedId
+);
 
 #[cfg(test)]
 mod tests {

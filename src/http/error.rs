@@ -1,88 +1,143 @@
-//! The one error type of the HTTP edge: an HTTP status plus Cloudflare error objects, always
-//! rendered as the v4 envelope.
+//! The one error type of the HTTP edge: Cloudflare error objects whose HTTP status comes from
+//! their typed code, always rendered as the v4 envelope.
+
+use std::sync::Arc;
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
-use crate::pki::PkiError;
-use crate::store::StoreError;
+/// A Cloudflare error code as edgecert answers it: the number on the wire, the HTTP status it
+/// always comes with, and the name the OpenAPI document lists it under. The same number can
+/// mean different things per resource (1406 is a CSR's state and a duplicate hostname), so
+/// each meaning is its own constant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Code {
+    pub value: u32,
+    pub status: StatusCode,
+    pub name: &'static str,
+}
+
+impl Serialize for Code {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u32(self.value)
+    }
+}
+
+macro_rules! codes {
+    ($($(#[$doc:meta])* $name:ident = $value:literal, $status:ident;)*) => {
+        $(
+            $(#[$doc])*
+            pub const $name: Code = Code {
+                value: $value,
+                status: StatusCode::$status,
+                name: stringify!($name),
+            };
+        )*
+        /// Every code edgecert answers with.
+        pub const ALL: &[Code] = &[$($name),*];
+    };
+}
 
 /// Cloudflare error codes used by edgecert, named for what they mean here.
 pub mod code {
-    pub const AUTH_INVALID_TOKEN: u32 = 1000;
-    pub const AUTH_MALFORMED_HEADER: u32 = 1002;
-    pub const BODY_NOT_JSON: u32 = 1400;
-    pub const INVALID_SCOPE_ID: u32 = 1401;
-    pub const NO_CREDENTIALS: u32 = 1402;
-    pub const CSR_COUNTRY: u32 = 1405;
-    pub const CSR_STATE: u32 = 1406;
-    pub const CSR_LOCALITY: u32 = 1407;
-    pub const CSR_ORGANIZATION: u32 = 1408;
-    pub const CSR_COMMON_NAME: u32 = 1409;
-    pub const CSR_COMMON_NAME_TOO_LONG: u32 = 1410;
-    pub const CSR_SAN_REQUIRED: u32 = 1411;
-    pub const CSR_SAN_INVALID: u32 = 1412;
-    pub const CSR_SAN_NON_ASCII: u32 = 1413;
-    pub const CSR_SAN_RESERVED_TLD: u32 = 1414;
-    pub const CSR_SAN_NO_PUBLIC_SUFFIX: u32 = 1415;
-    pub const CSR_SAN_EXAMPLE_DOMAIN: u32 = 1416;
-    pub const CSR_KEY_TYPE: u32 = 1417;
-    pub const CSR_ID_INVALID: u32 = 1418;
-    pub const CSR_NOT_FOUND: u32 = 1419;
-    pub const CSR_IN_USE: u32 = 1420;
+    use super::{Code, StatusCode};
 
-    // Custom hostnames: the same numbers as CSRs can mean other things here.
-    pub const HOSTNAME_METADATA: u32 = 1401;
-    pub const HOSTNAME_DUPLICATE: u32 = 1406;
-    pub const HOSTNAME_INVALID: u32 = 1407;
-    pub const HOSTNAME_NON_ASCII: u32 = 1408;
-    pub const HOSTNAME_RESERVED_TLD: u32 = 1409;
-    pub const HOSTNAME_NO_PUBLIC_SUFFIX: u32 = 1410;
-    pub const HOSTNAME_EXAMPLE_DOMAIN: u32 = 1411;
-    pub const HOSTNAME_ORIGIN: u32 = 1415;
-    pub const HOSTNAME_CERT_UNPARSABLE: u32 = 1426;
-    pub const HOSTNAME_CERT_EMPTY: u32 = 1427;
-    pub const HOSTNAME_KEY_INVALID: u32 = 1428;
-    pub const HOSTNAME_KEY_MISMATCH: u32 = 1429;
-    pub const HOSTNAME_CSR_ID_INVALID: u32 = 1430;
-    pub const HOSTNAME_CSR_NOT_FOUND: u32 = 1431;
-    pub const HOSTNAME_SSL_METHOD: u32 = 1432;
-    pub const HOSTNAME_SSL_TYPE: u32 = 1433;
-    pub const HOSTNAME_SSL_ATTRIBUTE: u32 = 1434;
-    pub const HOSTNAME_ID_INVALID: u32 = 1435;
-    pub const HOSTNAME_NOT_FOUND: u32 = 1436;
-    pub const HOSTNAME_FILTER_INVALID: u32 = 1437;
-    pub const HOSTNAME_FILTER_CONFLICT: u32 = 1438;
-    pub const HOSTNAME_IMMUTABLE: u32 = 1439;
-    pub const HOSTNAME_CERT_UNTRUSTED: u32 = 1441;
-    pub const HOSTNAME_CERT_SEVERAL_LEAVES: u32 = 1444;
-    pub const HOSTNAME_CERT_NO_LEAF: u32 = 1445;
-    pub const HOSTNAME_NOT_COVERED: u32 = 1446;
-    pub const HOSTNAME_CERT_SIGNATURE: u32 = 1447;
-    pub const HOSTNAME_BUNDLE_METHOD: u32 = 1449;
+    codes! {
+        AUTH_INVALID_TOKEN = 1000, UNAUTHORIZED;
+        AUTH_MALFORMED_HEADER = 1002, UNAUTHORIZED;
+        BODY_NOT_JSON = 1400, BAD_REQUEST;
+        /// The body is over the size limit: the real API's 1400 with 413.
+        BODY_TOO_LARGE = 1400, PAYLOAD_TOO_LARGE;
+        INVALID_SCOPE_ID = 1401, BAD_REQUEST;
+        NO_CREDENTIALS = 1402, BAD_REQUEST;
+        CSR_COUNTRY = 1405, BAD_REQUEST;
+        CSR_STATE = 1406, BAD_REQUEST;
+        CSR_LOCALITY = 1407, BAD_REQUEST;
+        CSR_ORGANIZATION = 1408, BAD_REQUEST;
+        CSR_COMMON_NAME = 1409, BAD_REQUEST;
+        CSR_COMMON_NAME_TOO_LONG = 1410, BAD_REQUEST;
+        CSR_SAN_REQUIRED = 1411, BAD_REQUEST;
+        CSR_SAN_INVALID = 1412, BAD_REQUEST;
+        CSR_SAN_NON_ASCII = 1413, BAD_REQUEST;
+        CSR_SAN_RESERVED_TLD = 1414, BAD_REQUEST;
+        CSR_SAN_NO_PUBLIC_SUFFIX = 1415, BAD_REQUEST;
+        CSR_SAN_EXAMPLE_DOMAIN = 1416, BAD_REQUEST;
+        CSR_KEY_TYPE = 1417, BAD_REQUEST;
+        CSR_ID_INVALID = 1418, BAD_REQUEST;
+        CSR_NOT_FOUND = 1419, NOT_FOUND;
+        CSR_IN_USE = 1420, CONFLICT;
 
-    // Custom certificates. 1001 and 1003 are edgecert's choice: the API documents no code
-    // for a malformed or unknown certificate id.
-    pub const CERT_ID_INVALID: u32 = 1001;
-    pub const CERT_INVALID: u32 = 1002;
-    pub const CERT_NOT_FOUND: u32 = 1003;
-    pub const CERT_EXPIRES_SOON: u32 = 1206;
-    pub const CERT_PARAMETERS: u32 = 2001;
-    pub const CERT_UNTRUSTED: u32 = 2100;
-    pub const CERT_NO_LEAF: u32 = 2101;
-    pub const CERT_KEY_INVALID: u32 = 2106;
-    pub const CERT_KEY_MISMATCH: u32 = 2200;
-    pub const INTERNAL: u32 = 1500;
-    pub const INVALID_REQUEST_PARAMETERS: u32 = 6008;
-    pub const NO_ROUTE: u32 = 7000;
-    pub const METHOD_NOT_ALLOWED: u32 = 7001;
+        // Custom hostnames: the same numbers as CSRs can mean other things here.
+        HOSTNAME_METADATA = 1401, BAD_REQUEST;
+        HOSTNAME_DUPLICATE = 1406, CONFLICT;
+        HOSTNAME_INVALID = 1407, BAD_REQUEST;
+        HOSTNAME_NON_ASCII = 1408, BAD_REQUEST;
+        HOSTNAME_RESERVED_TLD = 1409, BAD_REQUEST;
+        HOSTNAME_NO_PUBLIC_SUFFIX = 1410, BAD_REQUEST;
+        HOSTNAME_EXAMPLE_DOMAIN = 1411, BAD_REQUEST;
+        HOSTNAME_ORIGIN = 1415, BAD_REQUEST;
+        HOSTNAME_CERT_UNPARSABLE = 1426, BAD_REQUEST;
+        HOSTNAME_CERT_EMPTY = 1427, BAD_REQUEST;
+        HOSTNAME_KEY_INVALID = 1428, BAD_REQUEST;
+        HOSTNAME_KEY_MISMATCH = 1429, BAD_REQUEST;
+        HOSTNAME_CSR_ID_INVALID = 1430, BAD_REQUEST;
+        HOSTNAME_CSR_NOT_FOUND = 1431, NOT_FOUND;
+        HOSTNAME_SSL_METHOD = 1432, BAD_REQUEST;
+        HOSTNAME_SSL_TYPE = 1433, BAD_REQUEST;
+        HOSTNAME_SSL_ATTRIBUTE = 1434, BAD_REQUEST;
+        HOSTNAME_ID_INVALID = 1435, BAD_REQUEST;
+        HOSTNAME_NOT_FOUND = 1436, NOT_FOUND;
+        HOSTNAME_FILTER_INVALID = 1437, BAD_REQUEST;
+        HOSTNAME_FILTER_CONFLICT = 1438, BAD_REQUEST;
+        HOSTNAME_IMMUTABLE = 1439, CONFLICT;
+        HOSTNAME_CERT_UNTRUSTED = 1441, BAD_REQUEST;
+        HOSTNAME_CERT_SEVERAL_LEAVES = 1444, BAD_REQUEST;
+        HOSTNAME_CERT_NO_LEAF = 1445, BAD_REQUEST;
+        HOSTNAME_NOT_COVERED = 1446, BAD_REQUEST;
+        HOSTNAME_CERT_SIGNATURE = 1447, BAD_REQUEST;
+        HOSTNAME_BUNDLE_METHOD = 1449, BAD_REQUEST;
+
+        // Custom certificates. 1001 and 1003 are edgecert's choice: the API documents no code
+        // for a malformed or unknown certificate id.
+        CERT_ID_INVALID = 1001, BAD_REQUEST;
+        CERT_INVALID = 1002, BAD_REQUEST;
+        CERT_NOT_FOUND = 1003, NOT_FOUND;
+        CERT_EXPIRES_SOON = 1206, BAD_REQUEST;
+        CERT_PARAMETERS = 2001, BAD_REQUEST;
+        CERT_UNTRUSTED = 2100, BAD_REQUEST;
+        CERT_NO_LEAF = 2101, BAD_REQUEST;
+        CERT_KEY_INVALID = 2106, BAD_REQUEST;
+        CERT_KEY_MISMATCH = 2200, BAD_REQUEST;
+
+        INTERNAL = 1500, INTERNAL_SERVER_ERROR;
+        INVALID_REQUEST_PARAMETERS = 6008, BAD_REQUEST;
+        NO_ROUTE = 7000, BAD_REQUEST;
+        METHOD_NOT_ALLOWED = 7001, METHOD_NOT_ALLOWED;
+    }
 }
+
+/// The error answers of one operation beyond those every route shares, by operation id. The
+/// OpenAPI document groups them by each code's status.
+pub type OperationErrors = (&'static str, &'static [Code]);
+
+/// Answers every `/client/v4` route can give, before its handler runs.
+pub const COMMON_ERRORS: &[Code] = &[
+    code::NO_CREDENTIALS,
+    code::INVALID_SCOPE_ID,
+    code::AUTH_INVALID_TOKEN,
+    code::AUTH_MALFORMED_HEADER,
+    code::INTERNAL,
+];
+
+/// Extra answers of the routes that read a JSON body.
+pub const BODY_ERRORS: &[Code] = &[code::BODY_NOT_JSON, code::BODY_TOO_LARGE];
 
 /// One entry of `errors` in the envelope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
-    pub code: u32,
+    #[schema(value_type = u32)]
+    pub code: Code,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<ErrorSource>,
@@ -95,7 +150,7 @@ pub struct ErrorSource {
 }
 
 impl ErrorDetail {
-    pub fn new(code: u32, message: impl Into<String>) -> Self {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -125,38 +180,51 @@ struct FailureBody<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorCodes(pub Vec<u32>);
 
+/// The cause of an internal error, attached to its response so the request's one log line
+/// carries it; the client sees only the generic 1500.
+#[derive(Debug, Clone)]
+pub struct InternalCause(pub Arc<str>);
+
 #[derive(Debug)]
 pub struct ApiError {
-    status: StatusCode,
     errors: Vec<ErrorDetail>,
+    cause: Option<Arc<str>>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: u32, message: impl Into<String>) -> Self {
-        Self::many(status, vec![ErrorDetail::new(code, message)])
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Self::many(vec![ErrorDetail::new(code, message)])
     }
 
-    /// Several problems at once, most important first.
-    pub fn many(status: StatusCode, errors: Vec<ErrorDetail>) -> Self {
-        Self { status, errors }
+    /// One problem with one request field, named by its JSON pointer.
+    pub fn field(code: Code, pointer: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::many(vec![ErrorDetail::new(code, message).at(pointer)])
     }
 
-    pub fn bad_request(code: u32, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
+    /// Several problems at once, most important first; the first one's code sets the status.
+    pub fn many(errors: Vec<ErrorDetail>) -> Self {
+        Self {
+            errors,
+            cause: None,
+        }
     }
 
-    /// Logs the cause in full and answers with a generic 1500 that reveals nothing internal.
+    /// Answers with a generic 1500 that reveals nothing internal; the cause goes to the
+    /// request's log line.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            code::INTERNAL,
-            "Internal server error. The request was not applied; try again later.",
-        )
+        Self {
+            errors: vec![ErrorDetail::new(
+                code::INTERNAL,
+                "Internal server error. The request was not applied; try again later.",
+            )],
+            cause: Some(cause.to_string().into()),
+        }
     }
 
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.errors
+            .first()
+            .map_or(StatusCode::INTERNAL_SERVER_ERROR, |e| e.code.status)
     }
 
     pub fn errors(&self) -> &[ErrorDetail] {
@@ -166,17 +234,21 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let status = self.status();
         let body = FailureBody {
             success: false,
             errors: &self.errors,
             messages: [],
             result: (),
         };
-        let mut response = (self.status, axum::Json(body)).into_response();
-        response
-            .extensions_mut()
-            .insert(ErrorCodes(self.errors.iter().map(|e| e.code).collect()));
-        if self.status == StatusCode::CONFLICT {
+        let mut response = (status, axum::Json(body)).into_response();
+        response.extensions_mut().insert(ErrorCodes(
+            self.errors.iter().map(|e| e.code.value).collect(),
+        ));
+        if let Some(cause) = self.cause {
+            response.extensions_mut().insert(InternalCause(cause));
+        }
+        if status == StatusCode::CONFLICT {
             // The official SDKs retry a 409 twice unless told not to; a conflict here is final.
             response
                 .headers_mut()
@@ -186,15 +258,9 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> Self {
-        ApiError::internal(format_args!("store: {error}"))
-    }
-}
-
-impl From<PkiError> for ApiError {
-    fn from(error: PkiError) -> Self {
-        ApiError::internal(format_args!("pki: {error}"))
+impl From<crate::app::InternalError> for ApiError {
+    fn from(error: crate::app::InternalError) -> Self {
+        ApiError::internal(error)
     }
 }
 
@@ -212,10 +278,84 @@ mod tests {
         (status, retry, serde_json::from_slice(&bytes).unwrap())
     }
 
+    /// Every code's status, written out: a change here is a change of the API.
+    #[test]
+    fn every_code_has_its_status() {
+        let expected: &[(&str, u32, u16)] = &[
+            ("AUTH_INVALID_TOKEN", 1000, 401),
+            ("AUTH_MALFORMED_HEADER", 1002, 401),
+            ("BODY_NOT_JSON", 1400, 400),
+            ("BODY_TOO_LARGE", 1400, 413),
+            ("INVALID_SCOPE_ID", 1401, 400),
+            ("NO_CREDENTIALS", 1402, 400),
+            ("CSR_COUNTRY", 1405, 400),
+            ("CSR_STATE", 1406, 400),
+            ("CSR_LOCALITY", 1407, 400),
+            ("CSR_ORGANIZATION", 1408, 400),
+            ("CSR_COMMON_NAME", 1409, 400),
+            ("CSR_COMMON_NAME_TOO_LONG", 1410, 400),
+            ("CSR_SAN_REQUIRED", 1411, 400),
+            ("CSR_SAN_INVALID", 1412, 400),
+            ("CSR_SAN_NON_ASCII", 1413, 400),
+            ("CSR_SAN_RESERVED_TLD", 1414, 400),
+            ("CSR_SAN_NO_PUBLIC_SUFFIX", 1415, 400),
+            ("CSR_SAN_EXAMPLE_DOMAIN", 1416, 400),
+            ("CSR_KEY_TYPE", 1417, 400),
+            ("CSR_ID_INVALID", 1418, 400),
+            ("CSR_NOT_FOUND", 1419, 404),
+            ("CSR_IN_USE", 1420, 409),
+            ("HOSTNAME_METADATA", 1401, 400),
+            ("HOSTNAME_DUPLICATE", 1406, 409),
+            ("HOSTNAME_INVALID", 1407, 400),
+            ("HOSTNAME_NON_ASCII", 1408, 400),
+            ("HOSTNAME_RESERVED_TLD", 1409, 400),
+            ("HOSTNAME_NO_PUBLIC_SUFFIX", 1410, 400),
+            ("HOSTNAME_EXAMPLE_DOMAIN", 1411, 400),
+            ("HOSTNAME_ORIGIN", 1415, 400),
+            ("HOSTNAME_CERT_UNPARSABLE", 1426, 400),
+            ("HOSTNAME_CERT_EMPTY", 1427, 400),
+            ("HOSTNAME_KEY_INVALID", 1428, 400),
+            ("HOSTNAME_KEY_MISMATCH", 1429, 400),
+            ("HOSTNAME_CSR_ID_INVALID", 1430, 400),
+            ("HOSTNAME_CSR_NOT_FOUND", 1431, 404),
+            ("HOSTNAME_SSL_METHOD", 1432, 400),
+            ("HOSTNAME_SSL_TYPE", 1433, 400),
+            ("HOSTNAME_SSL_ATTRIBUTE", 1434, 400),
+            ("HOSTNAME_ID_INVALID", 1435, 400),
+            ("HOSTNAME_NOT_FOUND", 1436, 404),
+            ("HOSTNAME_FILTER_INVALID", 1437, 400),
+            ("HOSTNAME_FILTER_CONFLICT", 1438, 400),
+            ("HOSTNAME_IMMUTABLE", 1439, 409),
+            ("HOSTNAME_CERT_UNTRUSTED", 1441, 400),
+            ("HOSTNAME_CERT_SEVERAL_LEAVES", 1444, 400),
+            ("HOSTNAME_CERT_NO_LEAF", 1445, 400),
+            ("HOSTNAME_NOT_COVERED", 1446, 400),
+            ("HOSTNAME_CERT_SIGNATURE", 1447, 400),
+            ("HOSTNAME_BUNDLE_METHOD", 1449, 400),
+            ("CERT_ID_INVALID", 1001, 400),
+            ("CERT_INVALID", 1002, 400),
+            ("CERT_NOT_FOUND", 1003, 404),
+            ("CERT_EXPIRES_SOON", 1206, 400),
+            ("CERT_PARAMETERS", 2001, 400),
+            ("CERT_UNTRUSTED", 2100, 400),
+            ("CERT_NO_LEAF", 2101, 400),
+            ("CERT_KEY_INVALID", 2106, 400),
+            ("CERT_KEY_MISMATCH", 2200, 400),
+            ("INTERNAL", 1500, 500),
+            ("INVALID_REQUEST_PARAMETERS", 6008, 400),
+            ("NO_ROUTE", 7000, 400),
+            ("METHOD_NOT_ALLOWED", 7001, 405),
+        ];
+        let actual: Vec<(&str, u32, u16)> = code::ALL
+            .iter()
+            .map(|c| (c.name, c.value, c.status.as_u16()))
+            .collect();
+        assert_eq!(actual, expected);
+    }
+
     #[tokio::test]
-    async fn renders_the_failure_envelope() {
-        let (status, retry, body) =
-            render(ApiError::bad_request(code::CSR_KEY_TYPE, "bad key type")).await;
+    async fn renders_the_failure_envelope_with_the_status_of_its_code() {
+        let (status, retry, body) = render(ApiError::new(code::CSR_KEY_TYPE, "bad key type")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(retry, None);
         assert_eq!(
@@ -223,45 +363,52 @@ mod tests {
             json!({"success": false, "errors": [{"code": 1417, "message": "bad key type"}],
                    "messages": [], "result": null})
         );
+        let (status, _, _) = render(ApiError::new(code::CSR_NOT_FOUND, "gone")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
     }
 
     #[test]
     fn responses_carry_their_codes_for_middleware() {
-        let error = ApiError::many(
-            StatusCode::BAD_REQUEST,
-            vec![
-                ErrorDetail::new(code::CSR_COUNTRY, "bad country"),
-                ErrorDetail::new(code::CSR_STATE, "bad state"),
-            ],
-        );
+        let error = ApiError::many(vec![
+            ErrorDetail::new(code::CSR_COUNTRY, "bad country"),
+            ErrorDetail::new(code::CSR_STATE, "bad state"),
+        ]);
         let response = error.into_response();
         assert_eq!(
             response.extensions().get::<ErrorCodes>(),
             Some(&ErrorCodes(vec![1405, 1406]))
         );
+        assert!(response.extensions().get::<InternalCause>().is_none());
     }
 
     #[tokio::test]
     async fn conflicts_tell_sdks_not_to_retry() {
-        let (status, retry, _) = render(ApiError::new(StatusCode::CONFLICT, 1420, "in use")).await;
+        let (status, retry, _) = render(ApiError::new(code::CSR_IN_USE, "in use")).await;
         assert_eq!(status, StatusCode::CONFLICT);
         assert_eq!(retry.unwrap(), "false");
     }
 
     #[tokio::test]
-    async fn internal_errors_hide_their_cause() {
-        let error: ApiError = StoreError::Corrupt("secret table detail".into()).into();
-        let (status, _, body) = render(error).await;
+    async fn internal_errors_hide_their_cause_from_the_client_but_not_the_log() {
+        let response = ApiError::internal("secret table detail").into_response();
+        let cause = response.extensions().get::<InternalCause>().cloned();
+        assert_eq!(
+            cause.map(|c| c.0.to_string()).as_deref(),
+            Some("secret table detail")
+        );
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(body["errors"][0]["code"], 1500);
         assert!(!body.to_string().contains("secret table detail"));
     }
 
     #[test]
-    fn details_carry_a_pointer_when_given() {
-        let detail = ErrorDetail::new(code::CSR_SAN_INVALID, "bad").at("/sans/1");
+    fn field_errors_carry_a_pointer() {
+        let error = ApiError::field(code::CSR_SAN_INVALID, "/sans/1", "bad");
         assert_eq!(
-            serde_json::to_value(detail).unwrap(),
+            serde_json::to_value(&error.errors()[0]).unwrap(),
             json!({"code": 1412, "message": "bad", "source": {"pointer": "/sans/1"}})
         );
     }

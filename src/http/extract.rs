@@ -6,8 +6,9 @@ use axum::http::request::Parts;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::error::{ApiError, ErrorDetail, code};
-use crate::store::Scope;
+use super::error::{ApiError, Code, code};
+pub use crate::app::parse_id as parse_uuid;
+use crate::store::{PageRequest, Scope};
 
 /// A JSON object body. The Content-Type is not checked: curl's `-d` sends form encoding and
 /// the tutorial's requests must work as written.
@@ -19,9 +20,13 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            let code = if rejection.status() == code::BODY_TOO_LARGE.status {
+                code::BODY_TOO_LARGE
+            } else {
+                code::BODY_NOT_JSON
+            };
             ApiError::new(
-                rejection.status(),
-                code::BODY_NOT_JSON,
+                code,
                 format!(
                     "The request body could not be read: {}",
                     rejection.body_text()
@@ -29,18 +34,18 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
             )
         })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::new(
                 code::BODY_NOT_JSON,
                 "The request body is empty; send a JSON object.",
             ));
         }
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Object(object)) => Ok(Self(object)),
-            Ok(_) => Err(ApiError::bad_request(
+            Ok(_) => Err(ApiError::new(
                 code::BODY_NOT_JSON,
                 "The request body must be a JSON object.",
             )),
-            Err(error) => Err(ApiError::bad_request(
+            Err(error) => Err(ApiError::new(
                 code::BODY_NOT_JSON,
                 format!("The request body is not valid JSON: {error}."),
             )),
@@ -72,7 +77,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Scope {
             return if is_tag(&zone_id) {
                 Ok(Scope::Zone(zone_id))
             } else {
-                Err(ApiError::bad_request(
+                Err(ApiError::new(
                     code::INVALID_SCOPE_ID,
                     format!(
                         "Invalid zone ID {zone_id:?}: a zone ID is 32 lowercase hexadecimal characters."
@@ -84,7 +89,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Scope {
             return if is_tag(&account_id) {
                 Ok(Scope::Account(account_id))
             } else {
-                Err(ApiError::bad_request(
+                Err(ApiError::new(
                     code::INVALID_SCOPE_ID,
                     format!(
                         "Invalid account ID {account_id:?}: an account ID is 32 lowercase hexadecimal characters."
@@ -98,34 +103,60 @@ impl<S: Send + Sync> FromRequestParts<S> for Scope {
     }
 }
 
-/// `{custom_csr_id}` from the path: a UUID in its hyphenated form.
-#[derive(Debug, Clone, Copy)]
-pub struct CsrId(pub Uuid);
+/// A path parameter naming one object by id: which parameter, and the answer when it is not
+/// an id edgecert hands out.
+pub trait IdParam {
+    const NAME: &'static str;
+    const INVALID: Code;
+    fn invalid_message(raw: &str) -> String;
+}
 
-impl<S: Send + Sync> FromRequestParts<S> for CsrId {
+/// `{NAME}` from the path, as a UUID in its hyphenated form.
+#[derive(Debug, Clone, Copy)]
+pub struct PathId<K>(pub Uuid, std::marker::PhantomData<K>);
+
+impl<K: IdParam, S: Send + Sync> FromRequestParts<S> for PathId<K> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let raw = path_param(parts, "custom_csr_id")
+        let raw = path_param(parts, K::NAME)
             .await?
-            .ok_or_else(|| ApiError::internal("route has no custom_csr_id"))?;
-        parse_uuid(&raw).map(CsrId).ok_or_else(|| {
-            ApiError::bad_request(
-                code::CSR_ID_INVALID,
-                format!(
-                    "Invalid custom CSR ID {raw:?}: use the id returned when the CSR was created, e.g. 7b163417-1d2b-4c84-a38a-2fb7a0cd7752."
-                ),
-            )
-        })
+            .ok_or_else(|| ApiError::internal(format_args!("route has no {}", K::NAME)))?;
+        parse_uuid(&raw)
+            .map(|id| PathId(id, std::marker::PhantomData))
+            .ok_or_else(|| ApiError::new(K::INVALID, K::invalid_message(&raw)))
     }
 }
 
-/// Accepts exactly the 36-character hyphenated form that edgecert hands out.
-pub fn parse_uuid(raw: &str) -> Option<Uuid> {
-    if raw.len() != 36 {
-        return None;
+/// The zone of a zone-scoped resource, from `{zone_id}`.
+#[derive(Debug, Clone)]
+pub struct ZoneId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ZoneId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Scope::from_request_parts(parts, state).await? {
+            Scope::Zone(zone_id) => Ok(Self(zone_id)),
+            Scope::Account(_) => Err(ApiError::internal("a zone-scoped route has no zone_id")),
+        }
     }
-    Uuid::try_parse(raw).ok()
+}
+
+/// `page` and `per_page`, with the API's defaults and bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct Pagination(pub PageRequest);
+
+impl<S: Send + Sync> FromRequestParts<S> for Pagination {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let query = QueryPairs::from_request_parts(parts, state).await?;
+        Ok(Self(PageRequest {
+            page: query.number("page", 1, 1..=u64::from(u32::MAX))?,
+            per_page: query.number("per_page", 20, 5..=50)?,
+        }))
+    }
 }
 
 /// Query parameters as ordered pairs; repeated keys keep their last value.
@@ -203,12 +234,9 @@ impl QueryPairs {
 
 /// The real API's shape for a bad query parameter: 6008 with the detail in `error_chain`.
 fn invalid_parameter(detail: String) -> ApiError {
-    ApiError::many(
-        axum::http::StatusCode::BAD_REQUEST,
-        vec![ErrorDetail::new(
-            code::INVALID_REQUEST_PARAMETERS,
-            format!("Invalid request parameters: {detail}."),
-        )],
+    ApiError::new(
+        code::INVALID_REQUEST_PARAMETERS,
+        format!("Invalid request parameters: {detail}."),
     )
 }
 

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub(crate) mod observe;
 pub mod openapi;
+mod san;
 mod uploads;
 
 use axum::extract::{OriginalUri, Request};
@@ -69,7 +70,6 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// RFC 3339 in UTC with a `Z`, as the API and the SDKs' datetime parsing expect.
 /// Runs the rest of the request in its own task, so a client that disconnects does not cancel
 /// the handler half-way. A cancelled handler could drop a database transaction while it is
 /// being opened (sqlx cannot always roll back then) and leave its connection holding SQLite's
@@ -85,6 +85,7 @@ async fn run_to_completion(request: Request, next: middleware::Next) -> Response
     }
 }
 
+/// RFC 3339 in UTC with a `Z`, as the API and the SDKs' datetime parsing expect.
 fn rfc3339(at: time::OffsetDateTime) -> String {
     at.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| at.unix_timestamp().to_string())
@@ -126,7 +127,7 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
 }
 
 async fn no_route(request: Request) -> Response {
-    ApiError::bad_request(
+    ApiError::new(
         code::NO_ROUTE,
         format!(
             "No route for {} {}: check the path, e.g. /client/v4/zones/<zone id>/custom_csrs.",
@@ -139,7 +140,6 @@ async fn no_route(request: Request) -> Response {
 
 async fn method_not_allowed(OriginalUri(uri): OriginalUri, request: Request) -> Response {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
         code::METHOD_NOT_ALLOWED,
         format!(
             "Method {} is not allowed for {}.",

@@ -17,7 +17,7 @@ use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing::Instrument as _;
 
-use super::error::{ApiError, ErrorCodes};
+use super::error::{ApiError, ErrorCodes, InternalCause};
 use crate::app::AppState;
 use crate::keypool::{POOL_CLAIMS_TOTAL, POOL_KEYS, POOL_TARGET};
 use crate::pki::keys::{
@@ -240,7 +240,8 @@ pub async fn observe(request: Request, next: Next) -> Response {
         .extensions()
         .get::<ErrorCodes>()
         .and_then(|codes| codes.0.first().copied());
-    exchange.finish(response.status(), code);
+    let cause = response.extensions_mut().remove::<InternalCause>();
+    exchange.finish(response.status(), code, cause);
 
     // The id was checked to be visible ASCII, so this cannot fail; skipping is still better
     // than failing a request over a header.
@@ -269,9 +270,25 @@ struct Exchange {
 }
 
 impl Exchange {
-    fn finish(&mut self, status: StatusCode, code: Option<u32>) {
+    /// Writes the request's line; an internal error's cause makes it an error line, so the
+    /// cause is logged once, with the request it belongs to.
+    fn finish(&mut self, status: StatusCode, code: Option<u32>, cause: Option<InternalCause>) {
         self.answered = true;
         let elapsed = self.count(status.as_u16(), code);
+        if let Some(InternalCause(cause)) = cause {
+            tracing::error!(
+                route = %self.route,
+                method = %self.method,
+                path = %self.path,
+                status = status.as_u16(),
+                code,
+                latency_ms = milliseconds(elapsed),
+                request_id = %self.request_id,
+                error = %cause,
+                "request"
+            );
+            return;
+        }
         tracing::info!(
             route = %self.route,
             method = %self.method,

@@ -1,51 +1,23 @@
 //! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]` annotations and the
 //! view types, served at `/client/v4/openapi.json`, and a small offline reference at `/docs`.
 //!
-//! The error responses of each operation come from the resource modules' `ERRORS` tables,
-//! written with `error::code` names; the account-scope CSR routes, which run the zone routes'
+//! This module only assembles: the paths and schemas live with their resources, the error
+//! responses of each operation come from the resource modules' `ERRORS` tables (each code
+//! carrying its status), and the account-scope CSR routes, which run the zone routes'
 //! handlers, are copied from the zone ones.
 
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
-use serde_json::Value;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
-use utoipa::{Modify, OpenApi, ToSchema};
-use uuid::Uuid;
+use utoipa::{Modify, OpenApi};
 
-use super::custom_certificates::{self, CertificateView};
-use super::custom_csrs::{self, CsrView};
-use super::custom_hostnames::{self, HostnameView};
-use super::envelope::ResultInfo;
-use super::error::{ErrorDetail, ErrorSource};
-
-/// The error answers of one operation: `(status, [(code, name)])`.
-pub(super) type OperationErrors = (
-    &'static str,
-    &'static [(u16, &'static [(u32, &'static str)])],
-);
-
-/// `(code::X, "X")` pairs, so the document names each code as the code does.
-macro_rules! codes {
-    ($($name:ident),* $(,)?) => {
-        &[$(($crate::http::error::code::$name, stringify!($name))),*]
-    };
-}
-pub(super) use codes;
-
-/// Answers every `/client/v4` route can give, before its handler runs.
-const COMMON_ERRORS: &[(u16, &[(u32, &str)])] = &[
-    (400, codes![NO_CREDENTIALS, INVALID_SCOPE_ID]),
-    (401, codes![AUTH_INVALID_TOKEN, AUTH_MALFORMED_HEADER]),
-    (500, codes![INTERNAL]),
-];
-
-/// Extra answers of the routes that read a JSON body.
-const BODY_ERRORS: &[(u16, &[(u32, &str)])] =
-    &[(400, codes![BODY_NOT_JSON]), (413, codes![BODY_NOT_JSON])];
+use super::envelope::{ErrorEnvelope, ResultInfo};
+use super::error::{BODY_ERRORS, COMMON_ERRORS, Code, ErrorDetail, ErrorSource, OperationErrors};
+use super::{custom_certificates, custom_csrs, custom_hostnames};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -83,115 +55,12 @@ const BODY_ERRORS: &[(u16, &[(u32, &str)])] =
 )]
 pub struct ApiDoc;
 
-/// A failed answer: `success` is false, `errors` lists every problem, `result` is null.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub(super) struct ErrorEnvelope {
-    /// Always false.
-    success: bool,
-    /// Every problem found, most important first.
-    errors: Vec<ErrorDetail>,
-    /// Always empty.
-    #[schema(value_type = Vec<Object>)]
-    messages: Vec<Value>,
-    /// Always null.
-    #[schema(value_type = Option<Object>)]
-    result: Option<Value>,
-}
-
-/// Defines a success envelope schema around `$result`, with `result_info` for lists.
-macro_rules! envelope {
-    ($(#[$doc:meta])* $name:ident, $result:ty) => {
-        $(#[$doc])*
-        #[derive(ToSchema)]
-        #[allow(dead_code)]
-        pub(super) struct $name {
-            /// Always true.
-            success: bool,
-            /// Always empty.
-            #[schema(value_type = Vec<Object>)]
-            errors: Vec<Value>,
-            /// Always empty.
-            #[schema(value_type = Vec<Object>)]
-            messages: Vec<Value>,
-            result: $result,
-        }
-    };
-    ($(#[$doc:meta])* $name:ident, $result:ty, list) => {
-        $(#[$doc])*
-        #[derive(ToSchema)]
-        #[allow(dead_code)]
-        pub(super) struct $name {
-            /// Always true.
-            success: bool,
-            /// Always empty.
-            #[schema(value_type = Vec<Object>)]
-            errors: Vec<Value>,
-            /// Always empty.
-            #[schema(value_type = Vec<Object>)]
-            messages: Vec<Value>,
-            result: Vec<$result>,
-            result_info: ResultInfo,
-        }
-    };
-}
-
-envelope!(
-    /// One custom CSR.
-    CsrEnvelope, CsrView
-);
-envelope!(
-    /// A page of custom CSRs.
-    CsrListEnvelope, CsrView, list
-);
-envelope!(
-    /// One custom hostname.
-    HostnameEnvelope, HostnameView
-);
-envelope!(
-    /// A page of custom hostnames.
-    HostnameListEnvelope, HostnameView, list
-);
-envelope!(
-    /// One custom certificate.
-    CertificateEnvelope, CertificateView
-);
-envelope!(
-    /// A page of custom certificates.
-    CertificateListEnvelope, CertificateView, list
-);
-envelope!(
-    /// Every custom certificate of the zone, in priority order.
-    CertificatesEnvelope, Vec<CertificateView>
-);
-envelope!(
-    /// The id of the deleted object.
-    DeletedEnvelope, DeletedId
-);
-
-/// The id of a deleted object.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub(super) struct DeletedId {
-    id: Uuid,
-}
-
-/// A deleted custom hostname: the id is given at the top level as well, for the Python SDK.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub(super) struct HostnameDeletedEnvelope {
-    /// The deleted hostname's id.
-    id: Uuid,
-    /// Always true.
-    success: bool,
-    /// Always empty.
-    #[schema(value_type = Vec<Object>)]
-    errors: Vec<Value>,
-    /// Always empty.
-    #[schema(value_type = Vec<Object>)]
-    messages: Vec<Value>,
-    result: DeletedId,
-}
+/// Every resource's error table.
+const TABLES: [&[OperationErrors]; 3] = [
+    custom_csrs::ERRORS,
+    custom_hostnames::ERRORS,
+    custom_certificates::ERRORS,
+];
 
 /// Security schemes, error responses and the account-scope copies of the CSR routes.
 struct Documented;
@@ -223,37 +92,31 @@ impl Modify for Documented {
             ))),
         );
 
-        let tables = [
-            custom_csrs::ERRORS,
-            custom_hostnames::ERRORS,
-            custom_certificates::ERRORS,
-        ];
         for item in openapi.paths.paths.values_mut() {
             for operation in operations(item) {
                 let id = operation.operation_id.clone().unwrap_or_default();
-                let own = tables
+                let own = TABLES
                     .iter()
                     .flat_map(|table| table.iter())
                     .find(|(operation_id, _)| *operation_id == id)
                     .map_or(&[][..], |(_, errors)| *errors);
                 let reads_body = operation.request_body.is_some();
-                let mut merged: Vec<(u16, Vec<(u32, &str)>)> = Vec::new();
+                let mut merged: Vec<(u16, Vec<Code>)> = Vec::new();
                 let sources = COMMON_ERRORS
                     .iter()
                     .chain(BODY_ERRORS.iter().filter(|_| reads_body))
                     .chain(own.iter());
-                for (status, codes) in sources {
-                    let at = match merged.iter().position(|(s, _)| s == status) {
+                for code in sources {
+                    let status = code.status.as_u16();
+                    let at = match merged.iter().position(|(s, _)| *s == status) {
                         Some(at) => at,
                         None => {
-                            merged.push((*status, Vec::new()));
+                            merged.push((status, Vec::new()));
                             merged.len() - 1
                         }
                     };
-                    for entry in codes.iter() {
-                        if !merged[at].1.contains(entry) {
-                            merged[at].1.push(*entry);
-                        }
+                    if !merged[at].1.contains(code) {
+                        merged[at].1.push(*code);
                     }
                 }
                 for (status, codes) in merged {
@@ -310,14 +173,14 @@ fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut
     .flatten()
 }
 
-fn error_response(status: u16, codes: &[(u32, &str)]) -> utoipa::openapi::Response {
+fn error_response(status: u16, codes: &[Code]) -> utoipa::openapi::Response {
     let reason = axum::http::StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())
         .unwrap_or("Error");
     let mut description = format!("{reason}. Cloudflare error codes:");
-    for (code, name) in codes {
-        description.push_str(&format!("\n- {code} {name}"));
+    for code in codes {
+        description.push_str(&format!("\n- {} {}", code.value, code.name));
     }
     let mut response = ResponseBuilder::new().description(description);
     if status == 409 {
@@ -373,6 +236,8 @@ pub(super) async fn docs() -> Html<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
     use crate::http::error::code;
 
@@ -386,33 +251,44 @@ mod tests {
                 ids.push(operation.operation_id.clone().unwrap());
             }
         }
-        for table in [
-            custom_csrs::ERRORS,
-            custom_hostnames::ERRORS,
-            custom_certificates::ERRORS,
-        ] {
+        for table in TABLES {
             for (id, _) in table {
                 assert!(ids.iter().any(|known| known == id), "no operation {id}");
             }
         }
         for id in ids.iter().filter(|id| !id.starts_with("account_")) {
-            let listed = [
-                custom_csrs::ERRORS,
-                custom_hostnames::ERRORS,
-                custom_certificates::ERRORS,
-            ]
-            .iter()
-            .any(|table| table.iter().any(|(known, _)| known == id));
+            let listed = TABLES
+                .iter()
+                .any(|table| table.iter().any(|(known, _)| known == id));
             assert!(listed, "operation {id} has no ERRORS entry");
         }
         assert!(ids.contains(&"account_custom_csrs_list".to_string()));
     }
 
+    /// What the document promises per status is what the API answers: every listed code is
+    /// one edgecert has, under the status it is always answered with.
     #[test]
-    fn codes_are_named_as_in_the_code() {
-        let [(status, pairs)] = [(400u16, codes![CSR_COUNTRY] as &[(u32, &str)])];
-        assert_eq!(status, 400);
-        assert_eq!(pairs, &[(code::CSR_COUNTRY, "CSR_COUNTRY")]);
+    fn documented_codes_sit_under_their_own_status() {
+        let value: Value = serde_json::from_str(document().unwrap()).unwrap();
+        let mut checked = 0;
+        for item in value["paths"].as_object().unwrap().values() {
+            for operation in item.as_object().unwrap().values() {
+                for (status, response) in operation["responses"].as_object().unwrap() {
+                    let description = response["description"].as_str().unwrap();
+                    for line in description.lines().filter_map(|l| l.strip_prefix("- ")) {
+                        let (number, name) = line.split_once(' ').unwrap();
+                        let known = code::ALL
+                            .iter()
+                            .find(|c| c.name == name)
+                            .unwrap_or_else(|| panic!("{name} is not a code"));
+                        assert_eq!(known.value.to_string(), number, "{name}");
+                        assert_eq!(known.status.as_u16().to_string(), *status, "{name}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 100, "only {checked} codes documented");
     }
 
     #[test]

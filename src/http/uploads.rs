@@ -1,170 +1,101 @@
-//! What custom hostnames and custom certificates share: taking an uploaded certificate with
-//! the key it must match (a stored CSR's, or one the customer supplies) and checking it.
+//! How custom hostnames and custom certificates answer a refused upload: each resource has its
+//! own code for every problem and its own request field names.
 
-use std::time::{Duration, SystemTime};
-
-use axum::http::StatusCode;
-use uuid::Uuid;
-
-use super::error::{ApiError, ErrorDetail};
-use super::extract::parse_uuid;
-use crate::app::AppState;
-use crate::pki::PrivateKey;
-use crate::pki::certificate::{CertProblem, UploadRequest, verify_upload};
-use crate::store::{KeyRef, Scope, StoreError, StoredCertificate, StoredKey};
+use super::error::{ApiError, Code};
+use crate::app::uploads::UploadError;
+use crate::pki::certificate::CertProblem;
 
 /// The Cloudflare codes one resource uses for each upload problem.
 pub struct UploadCodes {
-    pub csr_id_invalid: u32,
-    pub csr_not_found: u32,
-    pub certificate_empty: u32,
-    pub certificate_unparsable: u32,
-    pub several_leaves: u32,
-    pub no_leaf: u32,
-    pub key_invalid: u32,
-    pub key_mismatch: u32,
-    pub untrusted: u32,
-    pub validity: u32,
-    pub hostname_not_covered: u32,
-    pub weak_signature: u32,
+    pub csr_id_invalid: Code,
+    pub csr_not_found: Code,
+    pub both_keys: Code,
+    pub no_key: Code,
+    pub certificate_empty: Code,
+    pub certificate_unparsable: Code,
+    pub several_leaves: Code,
+    pub no_leaf: Code,
+    pub key_invalid: Code,
+    pub key_mismatch: Code,
+    pub untrusted: Code,
+    pub validity: Code,
+    pub hostname_not_covered: Code,
+    pub weak_signature: Code,
 }
 
-/// Where the certificate's private key comes from.
-pub enum KeySource<'a> {
-    /// `custom_csr_id`, as received.
-    Csr(&'a str),
-    /// A PEM private key supplied by the customer.
-    Supplied(&'a str),
-    /// The key a stored certificate already uses, for a renewal with the same key.
-    Current {
-        key: KeyRef,
-        custom_csr_id: Option<Uuid>,
-    },
+/// The request fields of an upload, as JSON pointers for error sources and as names for
+/// messages.
+pub struct UploadFields {
+    pub certificate: &'static str,
+    pub csr_id: &'static str,
+    pub key: &'static str,
+    /// How messages name the certificate that lacks a key.
+    pub certificate_noun: &'static str,
 }
 
-/// An upload that passed every check, ready to store.
-pub struct Accepted {
-    pub key: KeyRef,
-    /// Set when the customer supplied the key: it is stored with the certificate.
-    pub new_key: Option<StoredKey>,
-    pub custom_csr_id: Option<Uuid>,
-    pub certificate: StoredCertificate,
+impl UploadFields {
+    fn name(pointer: &str) -> String {
+        pointer.trim_start_matches('/').replace('/', ".")
+    }
 }
 
-pub struct Upload<'a> {
-    pub zone_id: &'a str,
-    pub certificate_pem: &'a str,
-    pub key: KeySource<'a>,
-    pub hostname: Option<&'a str>,
-    pub verify_trust: bool,
-    pub min_remaining: Option<Duration>,
-    /// JSON pointers of the request fields, for error sources.
-    pub certificate_field: &'a str,
-    pub key_field: &'a str,
-}
-
-fn bad(code: u32, message: String, pointer: &str) -> ApiError {
-    ApiError::many(
-        StatusCode::BAD_REQUEST,
-        vec![ErrorDetail::new(code, message).at(pointer)],
-    )
-}
-
-/// Resolves the key, then runs the certificate checks in the documented order.
-pub async fn accept(
-    state: &AppState,
-    upload: Upload<'_>,
+/// The answer to a refused upload. `named_csr` tells which key field the request used, so a
+/// key mismatch points at it.
+pub fn upload_error(
+    error: UploadError,
     codes: &UploadCodes,
-) -> Result<Accepted, ApiError> {
-    let (key, new_key, custom_csr_id, spki_der) = match upload.key {
-        KeySource::Csr(raw) => {
-            let csr_id = parse_uuid(raw).ok_or_else(|| {
-                bad(
-                    codes.csr_id_invalid,
-                    format!("custom_csr_id {raw:?} is not a valid CSR id; use the id returned when the CSR was created."),
-                    upload.key_field,
-                )
-            })?;
-            let csr = state
-                .store
-                .get_csr(&Scope::Zone(upload.zone_id.to_string()), csr_id)
-                .await
-                .map_err(|error| csr_lookup_error(error, codes))?;
-            let stored = state
-                .store
-                .get_key(csr.key_id)
-                .await
-                .map_err(|error| csr_lookup_error(error, codes))?;
-            let key = KeyRef {
-                key_id: csr.key_id,
-                owned: false,
-            };
-            (key, None, Some(csr_id), stored.spki_der)
+    fields: &UploadFields,
+    named_csr: bool,
+) -> ApiError {
+    let key_field = if named_csr { fields.csr_id } else { fields.key };
+    let csr = UploadFields::name(fields.csr_id);
+    let key = UploadFields::name(fields.key);
+    match error {
+        UploadError::CsrIdInvalid(raw) => ApiError::field(
+            codes.csr_id_invalid,
+            fields.csr_id,
+            format!(
+                "custom_csr_id {raw:?} is not a valid CSR id; use the id returned when the CSR was created."
+            ),
+        ),
+        UploadError::CsrNotFound => ApiError::new(
+            codes.csr_not_found,
+            "Custom CSR not found: no CSR with this id exists in this zone (it may have been deleted).",
+        ),
+        UploadError::BothKeys => ApiError::field(
+            codes.both_keys,
+            fields.key,
+            format!("Give either {csr} (the key stays in edgecert) or {key}, not both."),
+        ),
+        UploadError::NoKey => ApiError::field(
+            codes.no_key,
+            fields.key,
+            format!(
+                "{} needs its key: give {csr} (of the CSR it was issued for) or {key}.",
+                fields.certificate_noun
+            ),
+        ),
+        UploadError::KeyInvalid(message) => ApiError::field(codes.key_invalid, fields.key, message),
+        UploadError::Certificate(problem) => {
+            let (code, pointer) = problem_code(&problem, codes, fields.certificate, key_field);
+            ApiError::field(code, pointer, problem.to_string())
         }
-        KeySource::Supplied(pem) => {
-            let private_key = PrivateKey::from_pem(pem)
-                .map_err(|error| bad(codes.key_invalid, error.to_string(), upload.key_field))?;
-            let stored = StoredKey::seal(&private_key, &state.master_key)?;
-            let spki = stored.spki_der.clone();
-            (
-                KeyRef {
-                    key_id: stored.id,
-                    owned: true,
-                },
-                Some(stored),
-                None,
-                spki,
-            )
-        }
-        KeySource::Current { key, custom_csr_id } => {
-            let stored = state.store.get_key(key.key_id).await?;
-            (key, None, custom_csr_id, stored.spki_der)
-        }
-    };
-
-    let request = UploadRequest {
-        certificate_pem: upload.certificate_pem,
-        expected_spki_der: &spki_der,
-        hostname: upload.hostname,
-        verify_trust: upload.verify_trust,
-        min_remaining: upload.min_remaining,
-        now: SystemTime::now(),
-        strict: state.strict,
-    };
-    let verified = verify_upload(&request, &state.trust).map_err(|problem| {
-        let (code, pointer) = problem_code(&problem, codes, &upload);
-        bad(code, problem.to_string(), pointer)
-    })?;
-    Ok(Accepted {
-        key,
-        new_key,
-        custom_csr_id,
-        certificate: StoredCertificate {
-            bundle_pem: verified.bundle_pem,
-            issuer: verified.issuer,
-            serial_number: verified.serial_number,
-            signature: verified.signature,
-            hosts: verified.hosts,
-            issued_on: verified.not_before,
-            expires_on: verified.not_after,
-            uploaded_on: crate::store::now(),
-            fingerprint_sha256: verified.fingerprint_sha256,
-        },
-    })
+        UploadError::Internal(error) => error.into(),
+    }
 }
 
 fn problem_code<'a>(
     problem: &CertProblem,
     codes: &UploadCodes,
-    upload: &Upload<'a>,
-) -> (u32, &'a str) {
-    let certificate = upload.certificate_field;
+    certificate: &'a str,
+    key: &'a str,
+) -> (Code, &'a str) {
     match problem {
         CertProblem::Empty => (codes.certificate_empty, certificate),
         CertProblem::Unparsable(_) => (codes.certificate_unparsable, certificate),
         CertProblem::SeveralLeaves(_) => (codes.several_leaves, certificate),
         CertProblem::NoLeaf => (codes.no_leaf, certificate),
-        CertProblem::KeyMismatch => (codes.key_mismatch, upload.key_field),
+        CertProblem::KeyMismatch => (codes.key_mismatch, key),
         CertProblem::WeakSignature(_) | CertProblem::WeakKey(_) => {
             (codes.weak_signature, certificate)
         }
@@ -175,21 +106,3 @@ fn problem_code<'a>(
         CertProblem::HostnameNotCovered { .. } => (codes.hostname_not_covered, certificate),
     }
 }
-
-fn csr_lookup_error(error: StoreError, codes: &UploadCodes) -> ApiError {
-    match error {
-        StoreError::NotFound => csr_not_found(codes),
-        other => other.into(),
-    }
-}
-
-pub fn csr_not_found(codes: &UploadCodes) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        codes.csr_not_found,
-        "Custom CSR not found: no CSR with this id exists in this zone (it may have been deleted).",
-    )
-}
-
-/// Fourteen days: the real API refuses custom certificates that expire sooner.
-pub const MIN_REMAINING_VALIDITY: Duration = Duration::from_secs(14 * 24 * 60 * 60);

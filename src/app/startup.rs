@@ -1,4 +1,4 @@
-//! Application state and the start-up steps that build it: database, master key, API tokens.
+//! The start-up steps that build the application state: database, master key, API tokens.
 
 use std::fs::OpenOptions;
 use std::io::{ErrorKind, Write};
@@ -11,31 +11,14 @@ use anyhow::{Context, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngExt as _;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use super::{AppState, MASTER_KEY_CHECK, TokenSet, hash_token};
 use crate::config::ServeArgs;
 use crate::keypool::KeyPool;
 use crate::pki::certificate::TrustStore;
 use crate::pki::{KeyFactory, MasterKey};
 use crate::store::{self, Store};
-
-const MASTER_KEY_CHECK: &str = "master_key_check";
-
-/// Everything a request handler needs. Cheap to clone.
-#[derive(Clone, Debug)]
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub master_key: Arc<MasterKey>,
-    pub keys: KeyFactory,
-    /// Pre-generated RSA-2048 keys; refilled only where [`crate::run`] starts the refill.
-    pub key_pool: KeyPool,
-    pub tokens: Arc<TokenSet>,
-    /// Roots that uploaded certificates must chain to; parsed once at start-up.
-    pub trust: Arc<TrustStore>,
-    pub strict: bool,
-}
 
 /// A token generated at first start. Shown to the operator once; only its hash is stored.
 pub struct NewToken(pub Zeroizing<String>);
@@ -70,12 +53,12 @@ impl AppState {
         }
 
         let new_token = bootstrap_token(store.as_ref(), args).await?;
-        let tokens = TokenSet {
-            hashes: store
+        let tokens = TokenSet::new(
+            store
                 .token_hashes()
                 .await
                 .context("cannot load API tokens")?,
-        };
+        );
         let limit = args.keygen_concurrency.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
         });
@@ -98,58 +81,6 @@ impl AppState {
             new_token,
         ))
     }
-}
-
-impl AppState {
-    /// What `/readyz` reports: the database answers, every migration of this build is applied,
-    /// and the master key still matches the one the stored keys are sealed with.
-    pub async fn readiness(&self) -> Vec<(&'static str, Result<(), String>)> {
-        let database = self.store.migration_status().await;
-        let migrations = match &database {
-            Ok((applied, known)) if applied == known => Ok(()),
-            Ok((applied, known)) => Err(format!("{applied} of {known} migrations applied")),
-            Err(_) => Err("unknown: database unreachable".to_string()),
-        };
-        let key_store = match self.store.get_setting(MASTER_KEY_CHECK).await {
-            Ok(Some(check)) if check == self.master_key.check_value() => Ok(()),
-            Ok(_) => Err("master key does not match the database".to_string()),
-            Err(_) => Err("unknown: database unreachable".to_string()),
-        };
-        vec![
-            ("database", database.map(|_| ()).map_err(|e| e.to_string())),
-            ("migrations", migrations),
-            ("key_store", key_store),
-        ]
-    }
-}
-
-/// Hashes of the API tokens that may call the API.
-#[derive(Default)]
-pub struct TokenSet {
-    hashes: Vec<[u8; 32]>,
-}
-
-impl std::fmt::Debug for TokenSet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TokenSet({} tokens)", self.hashes.len())
-    }
-}
-
-impl TokenSet {
-    /// Checks a presented credential against every known hash in constant time.
-    pub fn verify(&self, presented: &str) -> bool {
-        let candidate = hash_token(presented);
-        self.hashes
-            .iter()
-            .fold(subtle::Choice::from(0), |found, known| {
-                found | known.ct_eq(&candidate)
-            })
-            .into()
-    }
-}
-
-pub fn hash_token(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
 }
 
 async fn bootstrap_token(store: &dyn Store, args: &ServeArgs) -> anyhow::Result<Option<NewToken>> {
@@ -328,18 +259,6 @@ fn create_key_file(path: &Path) -> anyhow::Result<MasterKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn token_set_accepts_only_known_tokens() {
-        let set = TokenSet {
-            hashes: vec![hash_token("alpha"), hash_token("beta")],
-        };
-        assert!(set.verify("alpha"));
-        assert!(set.verify("beta"));
-        assert!(!set.verify("gamma"));
-        assert!(!set.verify(""));
-        assert!(!TokenSet::default().verify("alpha"));
-    }
 
     #[test]
     fn key_file_defaults_beside_the_sqlite_database() {

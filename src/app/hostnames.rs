@@ -1,0 +1,298 @@
+//! Custom hostnames: created and edited with their `ssl` settings and, optionally, an uploaded
+//! certificate checked against its key.
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::uploads::{self, Accepted, CurrentKey, KeyChoice, UploadError, UploadPolicy};
+use super::{AppState, InternalError};
+use crate::store::{
+    HostnameFilter, HostnameRecord, Page, PageRequest, SslOptions, StoreError, StoredKey,
+};
+
+/// The parts of a create or edit request that are not the hostname. `None` leaves a field as
+/// it is; `Some(None)` clears it.
+#[derive(Debug, Default)]
+pub struct HostnameSettings {
+    pub ssl: Option<SslDraft>,
+    pub custom_metadata: Option<Option<Value>>,
+    pub custom_origin_server: Option<Option<String>>,
+    pub custom_origin_sni: Option<Option<String>>,
+}
+
+/// A checked `ssl` object: its settings, and a certificate upload if it carries one.
+#[derive(Debug, Default)]
+pub struct SslDraft {
+    pub options: SslOptions,
+    pub custom_certificate: Option<String>,
+    pub custom_key: Option<String>,
+    pub custom_csr_id: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostnameError {
+    #[error("no such custom hostname in this zone")]
+    NotFound,
+    #[error("the zone already has this hostname")]
+    Duplicate,
+    /// An edit named another hostname: a hostname cannot be changed.
+    #[error("a custom hostname cannot be renamed")]
+    Immutable,
+    /// A key (CSR id or PEM) came without the certificate it belongs to.
+    #[error("a key was given without a certificate")]
+    KeyWithoutCertificate,
+    #[error(transparent)]
+    Upload(#[from] UploadError),
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+impl From<StoreError> for HostnameError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => Self::NotFound,
+            StoreError::Duplicate(_) => Self::Duplicate,
+            // The CSR (and its key) was deleted while the upload was being checked.
+            StoreError::ReferenceGone(_) => Self::Upload(UploadError::CsrNotFound),
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+/// Creates a hostname (already checked and lower-cased) in `zone_id`.
+pub async fn create(
+    state: &AppState,
+    zone_id: &str,
+    hostname: String,
+    settings: HostnameSettings,
+) -> Result<HostnameRecord, HostnameError> {
+    let mut record = HostnameRecord {
+        id: Uuid::new_v4(),
+        zone_id: zone_id.to_string(),
+        hostname,
+        ssl_id: Uuid::new_v4(),
+        ssl_options: SslOptions {
+            bundle_method: Some("ubiquitous".into()),
+            ..SslOptions::default()
+        },
+        key: None,
+        custom_csr_id: None,
+        certificate: None,
+        custom_metadata: None,
+        custom_origin_server: None,
+        custom_origin_sni: None,
+        ownership_token: Uuid::new_v4(),
+        created_at: crate::store::now(),
+    };
+    let new_key = apply(state, &mut record, settings).await?;
+    state
+        .store
+        .insert_hostname(&record, new_key.as_ref())
+        .await?;
+    tracing::debug!(hostname_id = %record.id, with_certificate = record.certificate.is_some(), "custom hostname created");
+    Ok(record)
+}
+
+/// Refuses an edit that names a hostname other than the current one (`Some(None)`: a value
+/// that is not a string). Checked before the rest of the request, as the real API does.
+pub fn check_unchanged(
+    current: &HostnameRecord,
+    requested: Option<Option<&str>>,
+) -> Result<(), HostnameError> {
+    match requested {
+        None => Ok(()),
+        Some(Some(name)) if name.eq_ignore_ascii_case(&current.hostname) => Ok(()),
+        Some(_) => Err(HostnameError::Immutable),
+    }
+}
+
+/// Applies `settings` to `current` and stores the result; a customer key the hostname no
+/// longer uses is destroyed in the same transaction.
+pub async fn edit(
+    state: &AppState,
+    mut record: HostnameRecord,
+    settings: HostnameSettings,
+) -> Result<HostnameRecord, HostnameError> {
+    let previous_key = record.key;
+    let new_key = apply(state, &mut record, settings).await?;
+    state
+        .store
+        .update_hostname(&record, new_key.as_ref(), previous_key)
+        .await?;
+    Ok(record)
+}
+
+pub async fn get(
+    state: &AppState,
+    zone_id: &str,
+    id: Uuid,
+) -> Result<HostnameRecord, HostnameError> {
+    Ok(state.store.get_hostname(zone_id, id).await?)
+}
+
+pub async fn list(
+    state: &AppState,
+    zone_id: &str,
+    filter: &HostnameFilter,
+    page: PageRequest,
+) -> Result<Page<HostnameRecord>, InternalError> {
+    Ok(state.store.list_hostnames(zone_id, filter, page).await?)
+}
+
+/// Deletes the hostname and any customer-supplied key it owned.
+pub async fn delete(state: &AppState, zone_id: &str, id: Uuid) -> Result<(), HostnameError> {
+    state.store.delete_hostname(zone_id, id).await?;
+    tracing::debug!(hostname_id = %id, "custom hostname deleted");
+    Ok(())
+}
+
+async fn apply(
+    state: &AppState,
+    record: &mut HostnameRecord,
+    mut settings: HostnameSettings,
+) -> Result<Option<StoredKey>, HostnameError> {
+    if let Some(metadata) = settings.custom_metadata.take() {
+        record.custom_metadata = metadata;
+    }
+    if let Some(server) = settings.custom_origin_server.take() {
+        record.custom_origin_server = server;
+    }
+    if let Some(sni) = settings.custom_origin_sni.take() {
+        record.custom_origin_sni = sni;
+    }
+    match settings.ssl {
+        Some(ssl) => apply_ssl(state, record, ssl).await,
+        None => Ok(None),
+    }
+}
+
+/// Takes the `ssl` settings; checks an uploaded certificate against its key, or, without
+/// one, switches the hostname to a managed certificate.
+async fn apply_ssl(
+    state: &AppState,
+    record: &mut HostnameRecord,
+    ssl: SslDraft,
+) -> Result<Option<StoredKey>, HostnameError> {
+    record.ssl_options = ssl.options;
+    let choice = KeyChoice {
+        custom_csr_id: ssl.custom_csr_id.as_deref(),
+        supplied_pem: ssl.custom_key.as_deref(),
+    };
+    let Some(certificate_pem) = ssl.custom_certificate else {
+        if choice.names_a_key() {
+            return Err(HostnameError::KeyWithoutCertificate);
+        }
+        record.key = None;
+        record.custom_csr_id = None;
+        record.certificate = None;
+        return Ok(None);
+    };
+    let current = record.key.map(|key| CurrentKey {
+        key,
+        custom_csr_id: record.custom_csr_id,
+    });
+    let Accepted {
+        key,
+        new_key,
+        custom_csr_id,
+        certificate,
+    } = uploads::accept(
+        state,
+        &record.zone_id,
+        &certificate_pem,
+        choice,
+        current,
+        UploadPolicy {
+            hostname: Some(&record.hostname),
+            verify_trust: true,
+            min_remaining: None,
+        },
+    )
+    .await?;
+    record.key = Some(key);
+    record.custom_csr_id = custom_csr_id;
+    record.certificate = Some(certificate);
+    Ok(new_key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::testing;
+
+    const ZONE: &str = "023e105f4ecef8ad9ca31a8372d0c353";
+
+    #[tokio::test]
+    async fn a_key_without_its_certificate_is_refused_and_nothing_is_stored() {
+        let test = testing::state(None).await;
+        let settings = HostnameSettings {
+            ssl: Some(SslDraft {
+                custom_csr_id: Some("7b163417-1d2b-4c84-a38a-2fb7a0cd7752".into()),
+                ..SslDraft::default()
+            }),
+            ..HostnameSettings::default()
+        };
+        let refused = create(&test.state, ZONE, "app.example.com".into(), settings).await;
+        assert!(matches!(refused, Err(HostnameError::KeyWithoutCertificate)));
+        let page = list(
+            &test.state,
+            ZONE,
+            &HostnameFilter::default(),
+            PageRequest {
+                page: 1,
+                per_page: 20,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(page.total_count, 0);
+    }
+
+    #[tokio::test]
+    async fn a_certificate_without_a_key_is_refused_when_the_hostname_has_none() {
+        let test = testing::state(None).await;
+        let settings = HostnameSettings {
+            ssl: Some(SslDraft {
+                custom_certificate: Some("-----BEGIN CERTIFICATE-----".into()),
+                ..SslDraft::default()
+            }),
+            ..HostnameSettings::default()
+        };
+        let refused = create(&test.state, ZONE, "app.example.com".into(), settings).await;
+        assert!(matches!(
+            refused,
+            Err(HostnameError::Upload(UploadError::NoKey))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_hostname_is_unique_per_zone_and_cannot_be_renamed() {
+        let test = testing::state(None).await;
+        let record = create(
+            &test.state,
+            ZONE,
+            "app.example.com".into(),
+            HostnameSettings::default(),
+        )
+        .await
+        .unwrap();
+        let again = create(
+            &test.state,
+            ZONE,
+            "app.example.com".into(),
+            HostnameSettings::default(),
+        )
+        .await;
+        assert!(matches!(again, Err(HostnameError::Duplicate)));
+        assert!(check_unchanged(&record, None).is_ok());
+        assert!(check_unchanged(&record, Some(Some("APP.example.com"))).is_ok());
+        assert!(matches!(
+            check_unchanged(&record, Some(Some("www.example.com"))),
+            Err(HostnameError::Immutable)
+        ));
+        assert!(matches!(
+            check_unchanged(&record, Some(None)),
+            Err(HostnameError::Immutable)
+        ));
+    }
+}

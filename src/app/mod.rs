@@ -1,0 +1,122 @@
+//! The application layer: the state every use case runs against, start-up, and one module per
+//! use case. Use cases take validated drafts, return records or typed domain errors, and know
+//! nothing of HTTP.
+
+pub mod certificates;
+pub mod csrs;
+pub mod hostnames;
+mod startup;
+mod tokens;
+pub mod uploads;
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::keypool::KeyPool;
+use crate::pki::certificate::TrustStore;
+use crate::pki::{KeyFactory, MasterKey, PkiError};
+use crate::store::{Store, StoreError};
+
+pub use startup::{NewToken, check_config};
+pub use tokens::{TokenSet, hash_token};
+
+const MASTER_KEY_CHECK: &str = "master_key_check";
+
+/// Everything a request handler needs. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub master_key: Arc<MasterKey>,
+    pub keys: KeyFactory,
+    /// Pre-generated RSA-2048 keys; refilled only where [`crate::run`] starts the refill.
+    pub key_pool: KeyPool,
+    pub tokens: Arc<TokenSet>,
+    /// Roots that uploaded certificates must chain to; parsed once at start-up.
+    pub trust: Arc<TrustStore>,
+    pub strict: bool,
+}
+
+impl AppState {
+    /// What `/readyz` reports: the database answers, every migration of this build is applied,
+    /// and the master key still matches the one the stored keys are sealed with.
+    pub async fn readiness(&self) -> Vec<(&'static str, Result<(), String>)> {
+        let database = self.store.migration_status().await;
+        let migrations = match &database {
+            Ok((applied, known)) if applied == known => Ok(()),
+            Ok((applied, known)) => Err(format!("{applied} of {known} migrations applied")),
+            Err(_) => Err("unknown: database unreachable".to_string()),
+        };
+        let key_store = match self.store.get_setting(MASTER_KEY_CHECK).await {
+            Ok(Some(check)) if check == self.master_key.check_value() => Ok(()),
+            Ok(_) => Err("master key does not match the database".to_string()),
+            Err(_) => Err("unknown: database unreachable".to_string()),
+        };
+        vec![
+            ("database", database.map(|_| ()).map_err(|e| e.to_string())),
+            ("migrations", migrations),
+            ("key_store", key_store),
+        ]
+    }
+}
+
+/// A failure no request can fix (database, encryption, a stopped task). Its text is for the
+/// operator's log only: it may name tables or paths, never key material.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InternalError(String);
+
+impl From<StoreError> for InternalError {
+    fn from(error: StoreError) -> Self {
+        Self(format!("store: {error}"))
+    }
+}
+
+impl From<PkiError> for InternalError {
+    fn from(error: PkiError) -> Self {
+        Self(format!("pki: {error}"))
+    }
+}
+
+/// Parses an id as edgecert hands them out: exactly the 36-character hyphenated form.
+pub fn parse_id(raw: &str) -> Option<Uuid> {
+    if raw.len() != 36 {
+        return None;
+    }
+    Uuid::try_parse(raw).ok()
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A state over a fresh SQLite database, for use-case tests that need no router.
+
+    use super::*;
+    use crate::config::{Secret, ServeArgs};
+
+    pub struct TestState {
+        pub state: AppState,
+        _dir: tempfile::TempDir,
+    }
+
+    /// `trust_roots_pem` replaces the public roots, so tests can sign with their own CA.
+    pub async fn state(trust_roots_pem: Option<&str>) -> TestState {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut args = ServeArgs::for_database(format!(
+            "sqlite://{}",
+            dir.path().join("edgecert.db").display()
+        ));
+        args.master_key = Some(Secret::new(
+            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".to_string(),
+        ));
+        args.bootstrap_token = Some(Secret::new("unit-test-token-0123456789abcdef".to_string()));
+        args.rsa_pool_size = 0;
+        if let Some(pem) = trust_roots_pem {
+            let path = dir.path().join("roots.pem");
+            std::fs::write(&path, pem).expect("write roots");
+            args.trust_roots = Some(path);
+            args.no_public_roots = true;
+        }
+        let (state, _) = AppState::open(&args).await.expect("open state");
+        TestState { state, _dir: dir }
+    }
+}

@@ -1,0 +1,164 @@
+//! What custom hostnames and custom certificates share: an uploaded certificate, the key it
+//! must match (a stored CSR's, the one already in use, or one the customer supplies, which is
+//! sealed at once), and the checks it must pass.
+
+use std::time::{Duration, SystemTime};
+
+use uuid::Uuid;
+
+use super::{AppState, InternalError, parse_id};
+use crate::pki::PrivateKey;
+use crate::pki::certificate::{CertProblem, UploadRequest, verify_upload};
+use crate::store::{KeyRef, Scope, StoreError, StoredCertificate, StoredKey};
+
+/// Fourteen days: the real API refuses custom certificates that expire sooner.
+pub const MIN_REMAINING_VALIDITY: Duration = Duration::from_secs(14 * 24 * 60 * 60);
+
+/// The key a request names for its certificate, as received.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyChoice<'a> {
+    /// `custom_csr_id`: the CSR whose stored key signed the certificate.
+    pub custom_csr_id: Option<&'a str>,
+    /// A PEM private key supplied by the customer.
+    pub supplied_pem: Option<&'a str>,
+}
+
+impl KeyChoice<'_> {
+    pub fn names_a_key(&self) -> bool {
+        self.custom_csr_id.is_some() || self.supplied_pem.is_some()
+    }
+}
+
+/// The key an object already uses, for a renewal that names no new one.
+#[derive(Debug, Clone, Copy)]
+pub struct CurrentKey {
+    pub key: KeyRef,
+    pub custom_csr_id: Option<Uuid>,
+}
+
+/// What an upload is checked against besides its key.
+#[derive(Debug, Clone, Copy)]
+pub struct UploadPolicy<'a> {
+    /// The hostname the certificate must cover, if any.
+    pub hostname: Option<&'a str>,
+    pub verify_trust: bool,
+    pub min_remaining: Option<Duration>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("custom_csr_id {0:?} is not a valid CSR id")]
+    CsrIdInvalid(String),
+    /// No such CSR in the zone, or it was deleted while the upload was checked.
+    #[error("custom CSR not found")]
+    CsrNotFound,
+    #[error("both a CSR id and a private key were given")]
+    BothKeys,
+    #[error("no key was named for the certificate")]
+    NoKey,
+    /// The supplied private key cannot be used; the text says why.
+    #[error("{0}")]
+    KeyInvalid(String),
+    #[error(transparent)]
+    Certificate(#[from] CertProblem),
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+/// An upload that passed every check, ready to store.
+pub struct Accepted {
+    pub key: KeyRef,
+    /// Set when the customer supplied the key: it is stored with the certificate.
+    pub new_key: Option<StoredKey>,
+    pub custom_csr_id: Option<Uuid>,
+    pub certificate: StoredCertificate,
+}
+
+/// Resolves the key, then runs the certificate checks in the documented order.
+pub async fn accept(
+    state: &AppState,
+    zone_id: &str,
+    certificate_pem: &str,
+    choice: KeyChoice<'_>,
+    current: Option<CurrentKey>,
+    policy: UploadPolicy<'_>,
+) -> Result<Accepted, UploadError> {
+    let (key, new_key, custom_csr_id, spki_der) =
+        match (choice.custom_csr_id, choice.supplied_pem, current) {
+            (Some(_), Some(_), _) => return Err(UploadError::BothKeys),
+            (Some(raw), None, _) => {
+                let csr_id =
+                    parse_id(raw).ok_or_else(|| UploadError::CsrIdInvalid(raw.to_string()))?;
+                let csr = state
+                    .store
+                    .get_csr(&Scope::Zone(zone_id.to_string()), csr_id)
+                    .await
+                    .map_err(csr_lookup_error)?;
+                let stored = state
+                    .store
+                    .get_key(csr.key_id)
+                    .await
+                    .map_err(csr_lookup_error)?;
+                let key = KeyRef {
+                    key_id: csr.key_id,
+                    owned: false,
+                };
+                (key, None, Some(csr_id), stored.spki_der)
+            }
+            (None, Some(pem), _) => {
+                let private_key = PrivateKey::from_pem(pem)
+                    .map_err(|error| UploadError::KeyInvalid(error.to_string()))?;
+                let stored = StoredKey::seal(&private_key, &state.master_key)
+                    .map_err(InternalError::from)?;
+                let spki = stored.spki_der.clone();
+                let key = KeyRef {
+                    key_id: stored.id,
+                    owned: true,
+                };
+                (key, Some(stored), None, spki)
+            }
+            (None, None, Some(current)) => {
+                let stored = state
+                    .store
+                    .get_key(current.key.key_id)
+                    .await
+                    .map_err(InternalError::from)?;
+                (current.key, None, current.custom_csr_id, stored.spki_der)
+            }
+            (None, None, None) => return Err(UploadError::NoKey),
+        };
+
+    let request = UploadRequest {
+        certificate_pem,
+        expected_spki_der: &spki_der,
+        hostname: policy.hostname,
+        verify_trust: policy.verify_trust,
+        min_remaining: policy.min_remaining,
+        now: SystemTime::now(),
+        strict: state.strict,
+    };
+    let verified = verify_upload(&request, &state.trust)?;
+    Ok(Accepted {
+        key,
+        new_key,
+        custom_csr_id,
+        certificate: StoredCertificate {
+            bundle_pem: verified.bundle_pem,
+            issuer: verified.issuer,
+            serial_number: verified.serial_number,
+            signature: verified.signature,
+            hosts: verified.hosts,
+            issued_on: verified.not_before,
+            expires_on: verified.not_after,
+            uploaded_on: crate::store::now(),
+            fingerprint_sha256: verified.fingerprint_sha256,
+        },
+    })
+}
+
+fn csr_lookup_error(error: StoreError) -> UploadError {
+    match error {
+        StoreError::NotFound => UploadError::CsrNotFound,
+        other => UploadError::Internal(other.into()),
+    }
+}

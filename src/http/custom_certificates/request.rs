@@ -1,0 +1,173 @@
+//! Parsing custom certificate requests: the certificate, its key, its settings, priorities.
+
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use crate::app::certificates::Replacement;
+use crate::app::uploads::KeyChoice;
+use crate::http::error::{ApiError, Code, code};
+use crate::http::extract::parse_uuid;
+use crate::store::CertificateOptions;
+
+const BUNDLE_METHODS: [&str; 3] = ["ubiquitous", "optimal", "force"];
+const TYPES: [&str; 2] = ["legacy_custom", "sni_custom"];
+const GEO_LABELS: [&str; 3] = ["us", "eu", "highest_security"];
+
+fn invalid(message: impl Into<String>, pointer: &str) -> ApiError {
+    ApiError::field(code::CERT_PARAMETERS, pointer, message)
+}
+
+fn text<'a>(
+    body: &'a Map<String, Value>,
+    field: &str,
+    code: Code,
+) -> Result<Option<&'a str>, ApiError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(value)) => Ok(Some(value)),
+        Some(_) => Err(ApiError::field(
+            code,
+            format!("/{field}"),
+            format!("{field} must be a string."),
+        )),
+    }
+}
+
+/// Applies the optional settings of a create or edit body onto `options`.
+pub fn apply_options(
+    body: &Map<String, Value>,
+    options: &mut CertificateOptions,
+) -> Result<(), ApiError> {
+    if let Some(method) = text(body, "bundle_method", code::HOSTNAME_BUNDLE_METHOD)? {
+        if !BUNDLE_METHODS.contains(&method) {
+            return Err(ApiError::field(
+                code::HOSTNAME_BUNDLE_METHOD,
+                "/bundle_method",
+                format!(
+                    "bundle_method {method:?} is not supported; use ubiquitous, optimal or force."
+                ),
+            ));
+        }
+        options.bundle_method = method.to_string();
+    }
+    match body.get("geo_restrictions") {
+        None => {}
+        Some(Value::Null) => options.geo_restrictions = None,
+        Some(Value::Object(geo))
+            if geo
+                .get("label")
+                .and_then(Value::as_str)
+                .is_some_and(|label| GEO_LABELS.contains(&label)) =>
+        {
+            options.geo_restrictions = Some(json!({ "label": geo["label"] }));
+        }
+        Some(_) => {
+            return Err(invalid(
+                "geo_restrictions must be {\"label\": \"us\"}, \"eu\" or \"highest_security\".",
+                "/geo_restrictions",
+            ));
+        }
+    }
+    let policy = match text(body, "policy", code::CERT_PARAMETERS)? {
+        Some(policy) => Some(policy),
+        None => text(body, "policy_restrictions", code::CERT_PARAMETERS)?,
+    };
+    if let Some(policy) = policy {
+        options.policy = Some(policy.to_string());
+    }
+    Ok(())
+}
+
+/// `custom_csr_id` and `private_key`, each checked to be a string.
+fn key_choice(body: &Map<String, Value>) -> Result<KeyChoice<'_>, ApiError> {
+    Ok(KeyChoice {
+        custom_csr_id: text(body, "custom_csr_id", code::HOSTNAME_CSR_ID_INVALID)?,
+        supplied_pem: text(body, "private_key", code::CERT_KEY_INVALID)?,
+    })
+}
+
+/// The certificate, settings and key of an upload, checked for shape in the documented order.
+pub fn parse_create(
+    body: &Map<String, Value>,
+) -> Result<(&str, CertificateOptions, KeyChoice<'_>), ApiError> {
+    let certificate_pem = text(body, "certificate", code::CERT_INVALID)?.unwrap_or_default();
+    let mut options = CertificateOptions {
+        bundle_method: "ubiquitous".into(),
+        certificate_type: "legacy_custom".into(),
+        geo_restrictions: None,
+        policy: None,
+    };
+    if let Some(kind) = text(body, "type", code::CERT_PARAMETERS)? {
+        if !TYPES.contains(&kind) {
+            return Err(invalid(
+                format!("type {kind:?} is not supported; use legacy_custom or sni_custom."),
+                "/type",
+            ));
+        }
+        options.certificate_type = kind.to_string();
+    }
+    apply_options(body, &mut options)?;
+    let key = key_choice(body)?;
+    Ok((certificate_pem, options, key))
+}
+
+/// The settings of an edit applied to `current`, and the new certificate or key it brings.
+pub fn parse_edit<'a>(
+    body: &'a Map<String, Value>,
+    current: &CertificateOptions,
+) -> Result<(CertificateOptions, Option<Replacement<'a>>), ApiError> {
+    if body.contains_key("type") {
+        return Err(invalid(
+            "type cannot be changed: delete the certificate and upload it again with the new type.",
+            "/type",
+        ));
+    }
+    let mut options = current.clone();
+    apply_options(body, &mut options)?;
+    let replaces_certificate = ["certificate", "private_key", "custom_csr_id"]
+        .iter()
+        .any(|field| body.get(*field).is_some_and(|v| !v.is_null()));
+    if !replaces_certificate {
+        return Ok((options, None));
+    }
+    let certificate_pem = text(body, "certificate", code::CERT_INVALID)?;
+    let key = key_choice(body)?;
+    Ok((
+        options,
+        Some(Replacement {
+            certificate_pem,
+            key,
+        }),
+    ))
+}
+
+/// `{"certificates": [{"id", "priority"}]}`.
+pub fn parse_priorities(body: &Map<String, Value>) -> Result<Vec<(Uuid, i64)>, ApiError> {
+    let entries = body
+        .get("certificates")
+        .and_then(Value::as_array)
+        .filter(|entries| !entries.is_empty())
+        .ok_or_else(|| {
+            invalid(
+                "certificates must be a non-empty array of {\"id\": ..., \"priority\": ...}.",
+                "/certificates",
+            )
+        })?;
+    let mut priorities = Vec::with_capacity(entries.len());
+    for (index, entry) in entries.iter().enumerate() {
+        let id = entry.get("id").and_then(Value::as_str).and_then(parse_uuid);
+        let priority = entry.get("priority").and_then(Value::as_i64);
+        match (id, priority) {
+            (Some(id), Some(priority)) => priorities.push((id, priority)),
+            _ => {
+                return Err(invalid(
+                    format!(
+                        "certificates[{index}] needs an \"id\" (a certificate id) and a whole-number \"priority\"."
+                    ),
+                    &format!("/certificates/{index}"),
+                ));
+            }
+        }
+    }
+    Ok(priorities)
+}

@@ -1,0 +1,132 @@
+//! Schema-only types of the OpenAPI document: request bodies, query parameters, envelopes.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::view::HostnameView;
+use crate::http::envelope::{DeletedId, success_schema};
+
+success_schema!(
+    /// One custom hostname.
+    HostnameEnvelope, HostnameView
+);
+success_schema!(
+    /// A page of custom hostnames.
+    HostnameListEnvelope, HostnameView, list
+);
+
+/// A deleted custom hostname: the id is given at the top level as well, for the Python SDK.
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "a schema for the OpenAPI document")]
+pub struct HostnameDeletedEnvelope {
+    /// The deleted hostname's id.
+    id: Uuid,
+    /// Always true.
+    success: bool,
+    /// Always empty.
+    #[schema(value_type = Vec<Object>)]
+    errors: Vec<Value>,
+    /// Always empty.
+    #[schema(value_type = Vec<Object>)]
+    messages: Vec<Value>,
+    result: DeletedId,
+}
+
+/// The `ssl` object of a create or edit request.
+#[derive(utoipa::ToSchema)]
+#[expect(
+    dead_code,
+    reason = "a schema for the OpenAPI document; the parser reads the request itself"
+)]
+pub struct SslRequestBody {
+    /// Domain control validation method: `http`, `txt` or `email`.
+    method: Option<String>,
+    /// Certificate type: `dv`.
+    #[schema(rename = "type")]
+    ssl_type: Option<String>,
+    /// `ubiquitous` (default), `optimal` or `force`.
+    bundle_method: Option<String>,
+    /// `digicert`, `google`, `lets_encrypt` or `ssl_com`.
+    certificate_authority: Option<String>,
+    wildcard: Option<bool>,
+    cloudflare_branding: Option<bool>,
+    /// Stored and echoed back as given.
+    #[schema(value_type = Option<Object>)]
+    settings: Option<Value>,
+    /// A PEM certificate (with its chain) to use instead of a managed one.
+    custom_certificate: Option<String>,
+    /// The certificate's PEM private key; or give `custom_csr_id`, not both.
+    custom_key: Option<String>,
+    /// The id of the custom CSR the certificate was issued for; its key stays in edgecert.
+    custom_csr_id: Option<String>,
+}
+
+/// The body of a create request.
+#[derive(utoipa::ToSchema)]
+#[expect(
+    dead_code,
+    reason = "a schema for the OpenAPI document; the parser reads the request itself"
+)]
+pub struct HostnameCreateRequest {
+    /// The customer's domain name, e.g. `app.example.com`.
+    hostname: String,
+    ssl: Option<SslRequestBody>,
+    /// An object of string values; null clears it.
+    custom_metadata: Option<HashMap<String, String>>,
+    /// Origin server for this hostname; null clears it.
+    custom_origin_server: Option<String>,
+    /// SNI sent to the origin; null clears it.
+    custom_origin_sni: Option<String>,
+}
+
+/// The body of an edit request: fields that are absent stay as they are.
+#[derive(utoipa::ToSchema)]
+#[expect(
+    dead_code,
+    reason = "a schema for the OpenAPI document; the parser reads the request itself"
+)]
+pub struct HostnameEditRequest {
+    /// Must be the current hostname if given: a hostname cannot be changed.
+    hostname: Option<String>,
+    /// Replaces the `ssl` settings; without `custom_certificate`, switches to a managed
+    /// certificate.
+    ssl: Option<SslRequestBody>,
+    /// An object of string values; null clears it.
+    custom_metadata: Option<HashMap<String, String>>,
+    /// Origin server for this hostname; null clears it.
+    custom_origin_server: Option<String>,
+    /// SNI sent to the origin; null clears it.
+    custom_origin_sni: Option<String>,
+}
+
+/// Query parameters of the list operation. At most one filter, and not with `id`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(
+    dead_code,
+    reason = "a schema for the OpenAPI document; the parser reads the request itself"
+)]
+pub struct ListQuery {
+    /// Page number, from 1.
+    #[param(minimum = 1, maximum = 4294967295_u64, default = 1)]
+    page: Option<u64>,
+    /// Items per page.
+    #[param(minimum = 5, maximum = 50, default = 20)]
+    per_page: Option<u64>,
+    /// Only the hostname with this id.
+    id: Option<Uuid>,
+    /// Only this hostname (older clients' spelling of `hostname.exact`).
+    #[param(pattern = "^[A-Za-z0-9.*-]{1,255}$")]
+    hostname: Option<String>,
+    /// Only this hostname.
+    #[param(rename = "hostname.exact", pattern = "^[A-Za-z0-9.*-]{1,255}$")]
+    hostname_exact: Option<String>,
+    /// Hostnames containing this text.
+    #[param(rename = "hostname.contain", pattern = "^[A-Za-z0-9.*-]{1,255}$")]
+    hostname_contain: Option<String>,
+    /// Hostnames starting with this text.
+    #[param(rename = "hostname.startsWith", pattern = "^[A-Za-z0-9.*-]{1,255}$")]
+    hostname_starts_with: Option<String>,
+}

@@ -1,0 +1,393 @@
+//! `custom_hostnames` (zone scope): create, list, get, edit, delete, with uploaded certificates.
+
+pub mod doc;
+mod request;
+pub mod view;
+
+use axum::Router;
+use axum::extract::{OriginalUri, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+use tracing::instrument;
+
+use self::doc::{
+    HostnameCreateRequest, HostnameDeletedEnvelope, HostnameEditRequest, HostnameEnvelope,
+    HostnameListEnvelope, ListQuery,
+};
+use self::view::HostnameView;
+use super::envelope::{Envelope, ResultInfo};
+use super::error::{ApiError, Code, OperationErrors, code};
+use super::extract::{IdParam, JsonObject, Pagination, PathId, QueryPairs, ZoneId};
+use super::uploads::{UploadCodes, UploadFields, upload_error};
+use crate::app::AppState;
+use crate::app::hostnames::{self, HostnameError};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/zones/{zone_id}/custom_hostnames", get(list).post(create))
+        // Siblings of the id route, registered so they are never parsed as hostname ids.
+        .route(
+            "/zones/{zone_id}/custom_hostnames/fallback_origin",
+            get(not_implemented)
+                .put(not_implemented)
+                .delete(not_implemented),
+        )
+        .route(
+            "/zones/{zone_id}/custom_hostnames/quota",
+            get(not_implemented),
+        )
+        .route(
+            "/zones/{zone_id}/custom_hostnames/{custom_hostname_id}",
+            get(fetch).patch(edit).delete(delete),
+        )
+}
+
+const UPLOAD_CODES: UploadCodes = UploadCodes {
+    csr_id_invalid: code::HOSTNAME_CSR_ID_INVALID,
+    csr_not_found: code::HOSTNAME_CSR_NOT_FOUND,
+    both_keys: code::HOSTNAME_SSL_ATTRIBUTE,
+    no_key: code::HOSTNAME_KEY_INVALID,
+    certificate_empty: code::HOSTNAME_CERT_EMPTY,
+    certificate_unparsable: code::HOSTNAME_CERT_UNPARSABLE,
+    several_leaves: code::HOSTNAME_CERT_SEVERAL_LEAVES,
+    no_leaf: code::HOSTNAME_CERT_NO_LEAF,
+    key_invalid: code::HOSTNAME_KEY_INVALID,
+    key_mismatch: code::HOSTNAME_KEY_MISMATCH,
+    untrusted: code::HOSTNAME_CERT_UNTRUSTED,
+    validity: code::HOSTNAME_CERT_UNTRUSTED,
+    hostname_not_covered: code::HOSTNAME_NOT_COVERED,
+    weak_signature: code::HOSTNAME_CERT_SIGNATURE,
+};
+
+const UPLOAD_FIELDS: UploadFields = UploadFields {
+    certificate: "/ssl/custom_certificate",
+    csr_id: "/ssl/custom_csr_id",
+    key: "/ssl/custom_key",
+    certificate_noun: "ssl.custom_certificate",
+};
+
+/// `{custom_hostname_id}`.
+#[derive(Debug, Clone, Copy)]
+pub struct HostnameIdParam;
+
+impl IdParam for HostnameIdParam {
+    const NAME: &'static str = "custom_hostname_id";
+    const INVALID: Code = code::HOSTNAME_ID_INVALID;
+    fn invalid_message(raw: &str) -> String {
+        format!(
+            "Invalid custom hostname ID {raw:?}: use the id returned when the hostname was created."
+        )
+    }
+}
+
+type HostnameId = PathId<HostnameIdParam>;
+
+/// The answer to a refused hostname request; `named_csr` tells which key field an upload used.
+fn hostname_error(error: HostnameError, named_csr: bool) -> ApiError {
+    match error {
+        HostnameError::NotFound => ApiError::new(
+            code::HOSTNAME_NOT_FOUND,
+            "Custom hostname not found in this zone.",
+        ),
+        HostnameError::Duplicate => ApiError::new(
+            code::HOSTNAME_DUPLICATE,
+            "Duplicate custom hostname found: this zone already has it. Edit or delete the existing one.",
+        ),
+        HostnameError::Immutable => ApiError::new(
+            code::HOSTNAME_IMMUTABLE,
+            "Modifying the custom hostname is not supported: delete it and create the new one.",
+        ),
+        HostnameError::KeyWithoutCertificate => ApiError::field(
+            code::HOSTNAME_CERT_EMPTY,
+            "/ssl/custom_certificate",
+            "ssl.custom_certificate is required with ssl.custom_csr_id or ssl.custom_key.",
+        ),
+        HostnameError::Upload(error) => {
+            upload_error(error, &UPLOAD_CODES, &UPLOAD_FIELDS, named_csr)
+        }
+        HostnameError::Internal(error) => error.into(),
+    }
+}
+
+impl From<HostnameError> for ApiError {
+    fn from(error: HostnameError) -> Self {
+        hostname_error(error, false)
+    }
+}
+
+/// Whether a body's upload names its key by `ssl.custom_csr_id`.
+fn names_csr(body: &serde_json::Map<String, Value>) -> bool {
+    body.get("ssl")
+        .and_then(|ssl| ssl.get("custom_csr_id"))
+        .is_some_and(|id| !id.is_null())
+}
+
+async fn not_implemented(OriginalUri(uri): OriginalUri) -> ApiError {
+    ApiError::new(
+        code::NO_ROUTE,
+        format!(
+            "{} exists in Cloudflare's API but edgecert does not implement it.",
+            uri.path()
+        ),
+    )
+}
+
+/// The error answers of each operation, beyond those every route shares.
+pub const ERRORS: &[OperationErrors] = &[
+    (
+        "zone_custom_hostnames_list",
+        &[
+            code::INVALID_REQUEST_PARAMETERS,
+            code::HOSTNAME_ID_INVALID,
+            code::HOSTNAME_FILTER_INVALID,
+            code::HOSTNAME_FILTER_CONFLICT,
+        ],
+    ),
+    (
+        "zone_custom_hostnames_create",
+        &[
+            code::HOSTNAME_INVALID,
+            code::HOSTNAME_NON_ASCII,
+            code::HOSTNAME_RESERVED_TLD,
+            code::HOSTNAME_NO_PUBLIC_SUFFIX,
+            code::HOSTNAME_EXAMPLE_DOMAIN,
+            code::HOSTNAME_METADATA,
+            code::HOSTNAME_ORIGIN,
+            code::HOSTNAME_SSL_METHOD,
+            code::HOSTNAME_SSL_TYPE,
+            code::HOSTNAME_BUNDLE_METHOD,
+            code::HOSTNAME_SSL_ATTRIBUTE,
+            code::HOSTNAME_CSR_ID_INVALID,
+            code::HOSTNAME_CERT_EMPTY,
+            code::HOSTNAME_CERT_UNPARSABLE,
+            code::HOSTNAME_CERT_SEVERAL_LEAVES,
+            code::HOSTNAME_CERT_NO_LEAF,
+            code::HOSTNAME_KEY_INVALID,
+            code::HOSTNAME_KEY_MISMATCH,
+            code::HOSTNAME_CERT_UNTRUSTED,
+            code::HOSTNAME_NOT_COVERED,
+            code::HOSTNAME_CERT_SIGNATURE,
+            code::HOSTNAME_CSR_NOT_FOUND,
+            code::HOSTNAME_DUPLICATE,
+        ],
+    ),
+    (
+        "zone_custom_hostnames_get",
+        &[code::HOSTNAME_ID_INVALID, code::HOSTNAME_NOT_FOUND],
+    ),
+    (
+        "zone_custom_hostnames_edit",
+        &[
+            code::HOSTNAME_ID_INVALID,
+            code::HOSTNAME_METADATA,
+            code::HOSTNAME_ORIGIN,
+            code::HOSTNAME_SSL_METHOD,
+            code::HOSTNAME_SSL_TYPE,
+            code::HOSTNAME_BUNDLE_METHOD,
+            code::HOSTNAME_SSL_ATTRIBUTE,
+            code::HOSTNAME_CSR_ID_INVALID,
+            code::HOSTNAME_CERT_EMPTY,
+            code::HOSTNAME_CERT_UNPARSABLE,
+            code::HOSTNAME_CERT_SEVERAL_LEAVES,
+            code::HOSTNAME_CERT_NO_LEAF,
+            code::HOSTNAME_KEY_INVALID,
+            code::HOSTNAME_KEY_MISMATCH,
+            code::HOSTNAME_CERT_UNTRUSTED,
+            code::HOSTNAME_NOT_COVERED,
+            code::HOSTNAME_CERT_SIGNATURE,
+            code::HOSTNAME_NOT_FOUND,
+            code::HOSTNAME_CSR_NOT_FOUND,
+            code::HOSTNAME_IMMUTABLE,
+            code::HOSTNAME_DUPLICATE,
+        ],
+    ),
+    (
+        "zone_custom_hostnames_delete",
+        &[code::HOSTNAME_ID_INVALID, code::HOSTNAME_NOT_FOUND],
+    ),
+];
+
+#[utoipa::path(
+    post,
+    path = "/client/v4/zones/{zone_id}/custom_hostnames",
+    operation_id = "zone_custom_hostnames_create",
+    tag = "Custom hostnames",
+    summary = "Create a custom hostname",
+    params(("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters.")),
+    request_body = HostnameCreateRequest,
+    responses((status = 201, description = "The hostname was created.", body = HostnameEnvelope)),
+)]
+#[instrument(skip_all, fields(zone_id = %zone.0))]
+pub async fn create(
+    State(state): State<AppState>,
+    zone: ZoneId,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let hostname = request::check_hostname(&body, state.strict)?;
+    let settings = request::parse_settings(&body)?;
+    let record = hostnames::create(&state, &zone.0, hostname, settings)
+        .await
+        .map_err(|error| hostname_error(error, names_csr(&body)))?;
+    Ok(Envelope::created(HostnameView::from(record)).into_response())
+}
+
+#[utoipa::path(
+    patch,
+    path = "/client/v4/zones/{zone_id}/custom_hostnames/{custom_hostname_id}",
+    operation_id = "zone_custom_hostnames_edit",
+    tag = "Custom hostnames",
+    summary = "Edit a custom hostname",
+    params(
+        ("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters."),
+        ("custom_hostname_id" = Uuid, Path, description = "The custom hostname's id, in hyphenated form."),
+    ),
+    request_body = HostnameEditRequest,
+    responses((status = 202, description = "The hostname was changed.", body = HostnameEnvelope)),
+)]
+#[instrument(skip_all, fields(zone_id = %zone.0, hostname_id = %id.0))]
+pub async fn edit(
+    State(state): State<AppState>,
+    zone: ZoneId,
+    id: HostnameId,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let current = hostnames::get(&state, &zone.0, id.0).await?;
+    let requested = body.get("hostname").map(Value::as_str);
+    hostnames::check_unchanged(&current, requested)?;
+    let settings = request::parse_settings(&body)?;
+    let record = hostnames::edit(&state, current, settings)
+        .await
+        .map_err(|error| hostname_error(error, names_csr(&body)))?;
+    let mut response = Envelope::ok(HostnameView::from(record)).into_response();
+    *response.status_mut() = StatusCode::ACCEPTED;
+    Ok(response)
+}
+
+#[utoipa::path(
+    get,
+    path = "/client/v4/zones/{zone_id}/custom_hostnames/{custom_hostname_id}",
+    operation_id = "zone_custom_hostnames_get",
+    tag = "Custom hostnames",
+    summary = "Get a custom hostname",
+    params(
+        ("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters."),
+        ("custom_hostname_id" = Uuid, Path, description = "The custom hostname's id, in hyphenated form."),
+    ),
+    responses((status = 200, description = "The hostname.", body = HostnameEnvelope)),
+)]
+#[instrument(skip_all, fields(zone_id = %zone.0, hostname_id = %id.0))]
+pub async fn fetch(
+    State(state): State<AppState>,
+    zone: ZoneId,
+    id: HostnameId,
+) -> Result<Envelope<HostnameView>, ApiError> {
+    let record = hostnames::get(&state, &zone.0, id.0).await?;
+    Ok(Envelope::ok(record.into()))
+}
+
+#[utoipa::path(
+    get,
+    path = "/client/v4/zones/{zone_id}/custom_hostnames",
+    operation_id = "zone_custom_hostnames_list",
+    tag = "Custom hostnames",
+    summary = "List custom hostnames",
+    params(("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters."), ListQuery),
+    responses((status = 200, description = "A page of hostnames.", body = HostnameListEnvelope)),
+)]
+#[instrument(skip_all, fields(zone_id = %zone.0))]
+pub async fn list(
+    State(state): State<AppState>,
+    zone: ZoneId,
+    Pagination(page): Pagination,
+    query: QueryPairs,
+) -> Result<Envelope<Vec<HostnameView>>, ApiError> {
+    let filter = request::parse_filter(&query)?;
+    let found = hostnames::list(&state, &zone.0, &filter, page).await?;
+    let info = ResultInfo::new(
+        page.page,
+        page.per_page,
+        found.items.len(),
+        found.total_count,
+    );
+    Ok(Envelope::list(
+        found.items.into_iter().map(HostnameView::from).collect(),
+        info,
+    ))
+}
+
+/// The official Python SDK reads the deleted id from the top level of the body, so it is
+/// given there as well as in `result`.
+#[utoipa::path(
+    delete,
+    path = "/client/v4/zones/{zone_id}/custom_hostnames/{custom_hostname_id}",
+    operation_id = "zone_custom_hostnames_delete",
+    tag = "Custom hostnames",
+    summary = "Delete a custom hostname",
+    params(
+        ("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters."),
+        ("custom_hostname_id" = Uuid, Path, description = "The custom hostname's id, in hyphenated form."),
+    ),
+    responses((status = 200, description = "The hostname was deleted.", body = HostnameDeletedEnvelope)),
+)]
+#[instrument(skip_all, fields(zone_id = %zone.0, hostname_id = %id.0))]
+pub async fn delete(
+    State(state): State<AppState>,
+    zone: ZoneId,
+    id: HostnameId,
+) -> Result<Response, ApiError> {
+    hostnames::delete(&state, &zone.0, id.0).await?;
+    Ok(axum::Json(json!({
+        "id": id.0,
+        "success": true,
+        "errors": [],
+        "messages": [],
+        "result": { "id": id.0 },
+    }))
+    .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::doc::{HostnameCreateRequest, HostnameEditRequest, SslRequestBody};
+    use super::*;
+    use crate::http::openapi::schema_tests::{object, pointers, properties};
+
+    #[test]
+    fn the_request_schemas_name_only_fields_the_parsers_read() {
+        let create = properties::<HostnameCreateRequest>();
+        assert_eq!(create, properties::<HostnameEditRequest>());
+        assert_eq!(create.len(), 5);
+        for property in create {
+            // A value of the wrong type is reported at the field only if a parser reads it.
+            let body = object(json!({ property.as_str(): 12345 }));
+            let error = if property == "hostname" {
+                request::check_hostname(&body, false).err()
+            } else {
+                request::parse_settings(&body).err()
+            };
+            let error = error.unwrap_or_else(|| panic!("no parser reads {property}"));
+            assert!(
+                pointers(error).contains(&format!("/{property}")),
+                "{property}"
+            );
+        }
+        let ssl = properties::<SslRequestBody>();
+        assert_eq!(ssl.len(), 10);
+        for property in ssl {
+            let body = object(json!({ "ssl": { property.as_str(): 12345 } }));
+            match request::parse_settings(&body) {
+                Err(error) => assert!(
+                    pointers(error).contains(&format!("/ssl/{property}")),
+                    "ssl.{property}"
+                ),
+                // Kept as given, whatever it is.
+                Ok(settings) => {
+                    assert_eq!(property, "settings");
+                    assert_eq!(settings.ssl.unwrap().options.settings, Some(json!(12345)));
+                }
+            }
+        }
+    }
+}

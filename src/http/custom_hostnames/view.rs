@@ -1,0 +1,200 @@
+//! A custom hostname as the API shows it.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::http::rfc3339;
+use crate::store::{self, HostnameRecord};
+
+// Its own type, not the stored one, so the stored JSON can change without changing the wire
+// and the other way round.
+/// The `ssl` settings of a custom hostname as requested, echoed back in answers.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SslOptions {
+    method: Option<String>,
+    #[serde(rename = "type")]
+    ssl_type: Option<String>,
+    bundle_method: Option<String>,
+    certificate_authority: Option<String>,
+    wildcard: Option<bool>,
+    cloudflare_branding: Option<bool>,
+    settings: Option<Value>,
+}
+
+impl From<store::SslOptions> for SslOptions {
+    fn from(stored: store::SslOptions) -> Self {
+        Self {
+            method: stored.method,
+            ssl_type: stored.ssl_type,
+            bundle_method: stored.bundle_method,
+            certificate_authority: stored.certificate_authority,
+            wildcard: stored.wildcard,
+            cloudflare_branding: stored.cloudflare_branding,
+            settings: stored.settings,
+        }
+    }
+}
+
+/// The hostname's `ssl` object as the API shows it. The private key is never part of it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SslView {
+    id: Uuid,
+    /// `active` once a certificate is uploaded, `pending_validation` before.
+    #[schema(value_type = String, example = "pending_validation")]
+    status: &'static str,
+    #[serde(flatten)]
+    options: SslOptions,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    custom_csr_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    custom_certificate: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issuer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    serial_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signature: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hosts: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uploaded_on: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_on: Option<String>,
+    /// The uploaded certificate's facts: id, issuer, serial_number, signature, issued_on,
+    /// expires_on, fingerprint_sha256.
+    #[schema(value_type = Vec<Object>)]
+    certificates: Vec<Value>,
+    /// While pending: one record shaped by the DCV method (`txt_name`/`txt_value`,
+    /// `http_url`/`http_body`, or `emails`), with `status`.
+    #[schema(value_type = Vec<Object>)]
+    validation_records: Vec<Value>,
+    /// Always empty.
+    #[schema(value_type = Vec<Object>)]
+    validation_errors: Vec<Value>,
+}
+
+/// A custom hostname as the API shows it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HostnameView {
+    id: Uuid,
+    hostname: String,
+    /// RFC 3339, UTC.
+    created_at: String,
+    /// `active` once a certificate is uploaded, `pending` before.
+    #[schema(value_type = String, example = "pending")]
+    status: &'static str,
+    ssl: SslView,
+    /// Always empty.
+    verification_errors: Vec<String>,
+    /// `{"type": "txt", "name", "value"}`.
+    #[schema(value_type = Object)]
+    ownership_verification: Value,
+    /// `{"http_url", "http_body"}`.
+    #[schema(value_type = Object)]
+    ownership_verification_http: Value,
+    /// String values only.
+    #[schema(value_type = Option<HashMap<String, String>>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    custom_metadata: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    custom_origin_server: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    custom_origin_sni: Option<String>,
+}
+
+impl From<HostnameRecord> for HostnameView {
+    fn from(record: HostnameRecord) -> Self {
+        let token = record.ownership_token.to_string();
+        let (status, ssl_status) = if record.certificate.is_some() {
+            // edgecert deploys nothing: an accepted certificate is live at once.
+            ("active", "active")
+        } else {
+            ("pending", "pending_validation")
+        };
+        let certificate = record.certificate;
+        // The record shape follows the DCV method, as the real API's does.
+        let validation_records = if certificate.is_some() {
+            Vec::new()
+        } else {
+            vec![match record.ssl_options.method.as_deref() {
+                Some("http") => json!({
+                    "http_url": format!(
+                        "http://{}/.well-known/acme-challenge/{}",
+                        record.hostname, record.ssl_id
+                    ),
+                    "http_body": token,
+                    "status": "pending",
+                }),
+                Some("email") => {
+                    let emails = [
+                        "admin",
+                        "administrator",
+                        "hostmaster",
+                        "postmaster",
+                        "webmaster",
+                    ]
+                    .map(|mailbox| format!("{mailbox}@{}", record.hostname));
+                    json!({ "emails": emails, "status": "pending" })
+                }
+                _ => json!({
+                    "txt_name": format!("_acme-challenge.{}", record.hostname),
+                    "txt_value": token,
+                    "status": "pending",
+                }),
+            }]
+        };
+        let ssl = SslView {
+            id: record.ssl_id,
+            status: ssl_status,
+            options: record.ssl_options.into(),
+            custom_csr_id: record.custom_csr_id,
+            certificates: certificate
+                .iter()
+                .map(|c| {
+                    json!({
+                        "id": record.ssl_id,
+                        "issuer": c.issuer,
+                        "serial_number": c.serial_number,
+                        "signature": c.signature,
+                        "issued_on": rfc3339(c.issued_on),
+                        "expires_on": rfc3339(c.expires_on),
+                        "fingerprint_sha256": c.fingerprint_sha256,
+                    })
+                })
+                .collect(),
+            validation_records,
+            validation_errors: Vec::new(),
+            custom_certificate: certificate.as_ref().map(|c| c.bundle_pem.clone()),
+            issuer: certificate.as_ref().map(|c| c.issuer.clone()),
+            serial_number: certificate.as_ref().map(|c| c.serial_number.clone()),
+            signature: certificate.as_ref().map(|c| c.signature.clone()),
+            hosts: certificate.as_ref().map(|c| c.hosts.clone()),
+            uploaded_on: certificate.as_ref().map(|c| rfc3339(c.uploaded_on)),
+            expires_on: certificate.as_ref().map(|c| rfc3339(c.expires_on)),
+        };
+        Self {
+            ownership_verification: json!({
+                "type": "txt",
+                "name": format!("_cf-custom-hostname.{}", record.hostname),
+                "value": token,
+            }),
+            ownership_verification_http: json!({
+                "http_url": format!(
+                    "http://{}/.well-known/cf-custom-hostname-challenge/{}",
+                    record.hostname, record.id
+                ),
+                "http_body": token,
+            }),
+            id: record.id,
+            hostname: record.hostname,
+            created_at: rfc3339(record.created_at),
+            status,
+            ssl,
+            verification_errors: Vec::new(),
+            custom_metadata: record.custom_metadata,
+            custom_origin_server: record.custom_origin_server,
+            custom_origin_sni: record.custom_origin_sni,
+        }
+    }
+}
