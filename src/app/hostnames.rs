@@ -20,13 +20,28 @@ pub struct HostnameSettings {
     pub custom_origin_sni: Option<Option<String>>,
 }
 
-/// A checked `ssl` object: its settings, and a certificate upload if it carries one.
-#[derive(Debug, Default)]
+/// A checked `ssl` object: its settings, and a certificate upload if it carries one. Its
+/// `Debug` never shows a supplied key.
+#[derive(Default)]
 pub struct SslDraft {
     pub options: SslOptions,
     pub custom_certificate: Option<String>,
     pub custom_key: Option<String>,
     pub custom_csr_id: Option<String>,
+}
+
+impl std::fmt::Debug for SslDraft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SslDraft")
+            .field("options", &self.options)
+            .field("custom_certificate", &self.custom_certificate.is_some())
+            .field(
+                "custom_key",
+                &self.custom_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field("custom_csr_id", &self.custom_csr_id)
+            .finish()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -221,6 +236,27 @@ mod tests {
     use crate::app::testing;
 
     const ZONE: &str = "023e105f4ecef8ad9ca31a8372d0c353";
+
+    #[test]
+    fn debug_output_never_shows_a_supplied_key() {
+        let pem = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----";
+        let settings = HostnameSettings {
+            ssl: Some(SslDraft {
+                custom_key: Some(pem.into()),
+                ..SslDraft::default()
+            }),
+            ..HostnameSettings::default()
+        };
+        let choice = KeyChoice {
+            custom_csr_id: None,
+            supplied_pem: Some(pem),
+        };
+        for shown in [format!("{settings:?}"), format!("{choice:?}")] {
+            assert!(!shown.contains("MIGHAgEA"), "{shown}");
+            assert!(!shown.contains("PRIVATE KEY"), "{shown}");
+            assert!(shown.contains("[redacted]"), "{shown}");
+        }
+    }
 
     #[tokio::test]
     async fn a_key_without_its_certificate_is_refused_and_nothing_is_stored() {

@@ -14,13 +14,23 @@ use crate::store::{KeyRef, Scope, StoreError, StoredCertificate, StoredKey};
 /// Fourteen days: the real API refuses custom certificates that expire sooner.
 pub const MIN_REMAINING_VALIDITY: Duration = Duration::from_secs(14 * 24 * 60 * 60);
 
-/// The key a request names for its certificate, as received.
-#[derive(Debug, Clone, Copy, Default)]
+/// The key a request names for its certificate, as received. Its `Debug` never shows a
+/// supplied key.
+#[derive(Clone, Copy, Default)]
 pub struct KeyChoice<'a> {
     /// `custom_csr_id`: the CSR whose stored key signed the certificate.
     pub custom_csr_id: Option<&'a str>,
     /// A PEM private key supplied by the customer.
     pub supplied_pem: Option<&'a str>,
+}
+
+impl std::fmt::Debug for KeyChoice<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyChoice")
+            .field("custom_csr_id", &self.custom_csr_id)
+            .field("supplied_pem", &self.supplied_pem.map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 impl KeyChoice<'_> {
