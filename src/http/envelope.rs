@@ -8,6 +8,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::error::ErrorDetail;
+use crate::store::{Page, PageRequest};
 
 /// Pagination facts of a list answer. `count` is the number of items on this page.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -62,6 +63,22 @@ impl<T: Serialize> Envelope<T> {
             result,
             result_info: Some(info),
         }
+    }
+}
+
+impl<V: Serialize> Envelope<Vec<V>> {
+    /// One page of a list, each record shown as its view.
+    pub fn page<R>(found: Page<R>, request: PageRequest) -> Self
+    where
+        V: From<R>,
+    {
+        let info = ResultInfo::new(
+            request.page,
+            request.per_page,
+            found.items.len(),
+            found.total_count,
+        );
+        Self::list(found.items.into_iter().map(V::from).collect(), info)
     }
 }
 

@@ -117,9 +117,10 @@ pub mod code {
     }
 }
 
-/// The error answers of one operation beyond those every route shares, by operation id. The
-/// OpenAPI document groups them by each code's status.
-pub type OperationErrors = (&'static str, &'static [Code]);
+/// The error answers of one operation beyond those every route shares, by operation id, as
+/// groups of codes that operations share. The OpenAPI document lists them by each code's
+/// status, in order.
+pub type OperationErrors = (&'static str, &'static [&'static [Code]]);
 
 /// Answers every `/client/v4` route can give, before its handler runs.
 pub const COMMON_ERRORS: &[Code] = &[

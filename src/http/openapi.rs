@@ -105,7 +105,7 @@ impl Modify for Documented {
                 let sources = COMMON_ERRORS
                     .iter()
                     .chain(BODY_ERRORS.iter().filter(|_| reads_body))
-                    .chain(own.iter());
+                    .chain(own.iter().flat_map(|group| group.iter()));
                 for code in sources {
                     let status = code.status.as_u16();
                     let at = match merged.iter().position(|(s, _)| *s == status) {

@@ -15,7 +15,7 @@ use self::doc::{
     CertificatesEnvelope, ListQuery, PrioritizeRequest,
 };
 use self::view::CertificateView;
-use super::envelope::{DeletedEnvelope, Envelope, ResultInfo};
+use super::envelope::{DeletedEnvelope, Envelope};
 use super::error::{ApiError, Code, OperationErrors, code};
 use super::extract::{IdParam, JsonObject, Pagination, PathId, QueryPairs, ZoneId};
 use super::uploads::{UploadCodes, UploadFields, upload_error};
@@ -104,56 +104,35 @@ impl From<CertificateError> for ApiError {
 pub const ERRORS: &[OperationErrors] = &[
     (
         "zone_custom_certificates_list",
-        &[code::INVALID_REQUEST_PARAMETERS],
+        &[&[code::INVALID_REQUEST_PARAMETERS]],
     ),
-    (
-        "zone_custom_certificates_create",
-        &[
-            code::CERT_INVALID,
-            code::CERT_PARAMETERS,
-            code::HOSTNAME_BUNDLE_METHOD,
-            code::HOSTNAME_CSR_ID_INVALID,
-            code::CERT_KEY_INVALID,
-            code::HOSTNAME_CERT_SEVERAL_LEAVES,
-            code::CERT_NO_LEAF,
-            code::CERT_KEY_MISMATCH,
-            code::CERT_UNTRUSTED,
-            code::CERT_EXPIRES_SOON,
-            code::HOSTNAME_CERT_SIGNATURE,
-            code::HOSTNAME_CSR_NOT_FOUND,
-        ],
-    ),
-    (
-        "zone_custom_certificates_get",
-        &[code::CERT_ID_INVALID, code::CERT_NOT_FOUND],
-    ),
-    (
-        "zone_custom_certificates_edit",
-        &[
-            code::CERT_ID_INVALID,
-            code::CERT_INVALID,
-            code::CERT_PARAMETERS,
-            code::HOSTNAME_BUNDLE_METHOD,
-            code::HOSTNAME_CSR_ID_INVALID,
-            code::CERT_KEY_INVALID,
-            code::HOSTNAME_CERT_SEVERAL_LEAVES,
-            code::CERT_NO_LEAF,
-            code::CERT_KEY_MISMATCH,
-            code::CERT_UNTRUSTED,
-            code::CERT_EXPIRES_SOON,
-            code::HOSTNAME_CERT_SIGNATURE,
-            code::CERT_NOT_FOUND,
-            code::HOSTNAME_CSR_NOT_FOUND,
-        ],
-    ),
-    (
-        "zone_custom_certificates_delete",
-        &[code::CERT_ID_INVALID, code::CERT_NOT_FOUND],
-    ),
+    ("zone_custom_certificates_create", &[UPLOAD]),
+    ("zone_custom_certificates_get", &[ONE_CERTIFICATE]),
+    ("zone_custom_certificates_edit", &[ONE_CERTIFICATE, UPLOAD]),
+    ("zone_custom_certificates_delete", &[ONE_CERTIFICATE]),
     (
         "zone_custom_certificates_prioritize",
-        &[code::CERT_PARAMETERS, code::CERT_NOT_FOUND],
+        &[&[code::CERT_PARAMETERS, code::CERT_NOT_FOUND]],
     ),
+];
+
+/// The answers of an operation on one certificate named in the path.
+const ONE_CERTIFICATE: &[Code] = &[code::CERT_ID_INVALID, code::CERT_NOT_FOUND];
+
+/// The answers to an upload's settings, certificate and key.
+const UPLOAD: &[Code] = &[
+    code::CERT_INVALID,
+    code::CERT_PARAMETERS,
+    code::HOSTNAME_BUNDLE_METHOD,
+    code::HOSTNAME_CSR_ID_INVALID,
+    code::CERT_KEY_INVALID,
+    code::HOSTNAME_CERT_SEVERAL_LEAVES,
+    code::CERT_NO_LEAF,
+    code::CERT_KEY_MISMATCH,
+    code::CERT_UNTRUSTED,
+    code::CERT_EXPIRES_SOON,
+    code::HOSTNAME_CERT_SIGNATURE,
+    code::HOSTNAME_CSR_NOT_FOUND,
 ];
 
 #[utoipa::path(
@@ -249,16 +228,7 @@ pub async fn list(
 ) -> Result<Envelope<Vec<CertificateView>>, ApiError> {
     query.choice("match", &MATCHES)?;
     let found = certificates::list(&state, &zone.0, page).await?;
-    let info = ResultInfo::new(
-        page.page,
-        page.per_page,
-        found.items.len(),
-        found.total_count,
-    );
-    Ok(Envelope::list(
-        found.items.into_iter().map(CertificateView::from).collect(),
-        info,
-    ))
+    Ok(Envelope::page(found, page))
 }
 
 #[utoipa::path(

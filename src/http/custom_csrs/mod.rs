@@ -12,7 +12,7 @@ use tracing::instrument;
 
 use self::doc::{CsrCreateRequest, CsrEnvelope, CsrListEnvelope, ListQuery};
 use self::view::CsrView;
-use super::envelope::{DeletedEnvelope, Envelope, ResultInfo};
+use super::envelope::{DeletedEnvelope, Envelope};
 use super::error::{ApiError, Code, OperationErrors, code};
 use super::extract::{IdParam, JsonObject, Pagination, PathId, QueryPairs};
 use crate::app::AppState;
@@ -68,10 +68,13 @@ impl From<CsrError> for ApiError {
 
 /// The error answers of each operation, beyond those every route shares.
 pub const ERRORS: &[OperationErrors] = &[
-    ("zone_custom_csrs_list", &[code::INVALID_REQUEST_PARAMETERS]),
+    (
+        "zone_custom_csrs_list",
+        &[&[code::INVALID_REQUEST_PARAMETERS]],
+    ),
     (
         "zone_custom_csrs_create",
-        &[
+        &[&[
             code::CSR_COUNTRY,
             code::CSR_STATE,
             code::CSR_LOCALITY,
@@ -85,17 +88,14 @@ pub const ERRORS: &[OperationErrors] = &[
             code::CSR_SAN_NO_PUBLIC_SUFFIX,
             code::CSR_SAN_EXAMPLE_DOMAIN,
             code::CSR_KEY_TYPE,
-        ],
+        ]],
     ),
-    (
-        "zone_custom_csrs_get",
-        &[code::CSR_ID_INVALID, code::CSR_NOT_FOUND],
-    ),
-    (
-        "zone_custom_csrs_delete",
-        &[code::CSR_ID_INVALID, code::CSR_NOT_FOUND, code::CSR_IN_USE],
-    ),
+    ("zone_custom_csrs_get", &[ONE_CSR]),
+    ("zone_custom_csrs_delete", &[ONE_CSR, &[code::CSR_IN_USE]]),
 ];
+
+/// The answers of an operation on one CSR named in the path.
+const ONE_CSR: &[Code] = &[code::CSR_ID_INVALID, code::CSR_NOT_FOUND];
 
 #[utoipa::path(
     post,
@@ -175,14 +175,7 @@ pub async fn list(
         None => Direction::Asc,
     };
     let found = csrs::list(&state, &scope, order, direction, page).await?;
-    let info = ResultInfo::new(
-        page.page,
-        page.per_page,
-        found.items.len(),
-        found.total_count,
-    );
-    let items = found.items.into_iter().map(CsrView::from).collect();
-    Ok(Envelope::list(items, info))
+    Ok(Envelope::page(found, page))
 }
 
 #[utoipa::path(

@@ -17,7 +17,7 @@ use self::doc::{
     HostnameListEnvelope, ListQuery,
 };
 use self::view::HostnameView;
-use super::envelope::{Envelope, ResultInfo};
+use super::envelope::Envelope;
 use super::error::{ApiError, Code, OperationErrors, code};
 use super::extract::{IdParam, JsonObject, Pagination, PathId, QueryPairs, ZoneId};
 use super::uploads::{UploadCodes, UploadFields, upload_error};
@@ -138,75 +138,61 @@ async fn not_implemented(OriginalUri(uri): OriginalUri) -> ApiError {
 pub const ERRORS: &[OperationErrors] = &[
     (
         "zone_custom_hostnames_list",
-        &[
+        &[&[
             code::INVALID_REQUEST_PARAMETERS,
             code::HOSTNAME_ID_INVALID,
             code::HOSTNAME_FILTER_INVALID,
             code::HOSTNAME_FILTER_CONFLICT,
-        ],
+        ]],
     ),
     (
         "zone_custom_hostnames_create",
         &[
-            code::HOSTNAME_INVALID,
-            code::HOSTNAME_NON_ASCII,
-            code::HOSTNAME_RESERVED_TLD,
-            code::HOSTNAME_NO_PUBLIC_SUFFIX,
-            code::HOSTNAME_EXAMPLE_DOMAIN,
-            code::HOSTNAME_METADATA,
-            code::HOSTNAME_ORIGIN,
-            code::HOSTNAME_SSL_METHOD,
-            code::HOSTNAME_SSL_TYPE,
-            code::HOSTNAME_BUNDLE_METHOD,
-            code::HOSTNAME_SSL_ATTRIBUTE,
-            code::HOSTNAME_CSR_ID_INVALID,
-            code::HOSTNAME_CERT_EMPTY,
-            code::HOSTNAME_CERT_UNPARSABLE,
-            code::HOSTNAME_CERT_SEVERAL_LEAVES,
-            code::HOSTNAME_CERT_NO_LEAF,
-            code::HOSTNAME_KEY_INVALID,
-            code::HOSTNAME_KEY_MISMATCH,
-            code::HOSTNAME_CERT_UNTRUSTED,
-            code::HOSTNAME_NOT_COVERED,
-            code::HOSTNAME_CERT_SIGNATURE,
-            code::HOSTNAME_CSR_NOT_FOUND,
-            code::HOSTNAME_DUPLICATE,
+            &[
+                code::HOSTNAME_INVALID,
+                code::HOSTNAME_NON_ASCII,
+                code::HOSTNAME_RESERVED_TLD,
+                code::HOSTNAME_NO_PUBLIC_SUFFIX,
+                code::HOSTNAME_EXAMPLE_DOMAIN,
+            ],
+            SETTINGS,
+            &[code::HOSTNAME_DUPLICATE],
         ],
     ),
-    (
-        "zone_custom_hostnames_get",
-        &[code::HOSTNAME_ID_INVALID, code::HOSTNAME_NOT_FOUND],
-    ),
+    ("zone_custom_hostnames_get", &[ONE_HOSTNAME]),
     (
         "zone_custom_hostnames_edit",
         &[
-            code::HOSTNAME_ID_INVALID,
-            code::HOSTNAME_METADATA,
-            code::HOSTNAME_ORIGIN,
-            code::HOSTNAME_SSL_METHOD,
-            code::HOSTNAME_SSL_TYPE,
-            code::HOSTNAME_BUNDLE_METHOD,
-            code::HOSTNAME_SSL_ATTRIBUTE,
-            code::HOSTNAME_CSR_ID_INVALID,
-            code::HOSTNAME_CERT_EMPTY,
-            code::HOSTNAME_CERT_UNPARSABLE,
-            code::HOSTNAME_CERT_SEVERAL_LEAVES,
-            code::HOSTNAME_CERT_NO_LEAF,
-            code::HOSTNAME_KEY_INVALID,
-            code::HOSTNAME_KEY_MISMATCH,
-            code::HOSTNAME_CERT_UNTRUSTED,
-            code::HOSTNAME_NOT_COVERED,
-            code::HOSTNAME_CERT_SIGNATURE,
-            code::HOSTNAME_NOT_FOUND,
-            code::HOSTNAME_CSR_NOT_FOUND,
-            code::HOSTNAME_IMMUTABLE,
-            code::HOSTNAME_DUPLICATE,
+            ONE_HOSTNAME,
+            SETTINGS,
+            &[code::HOSTNAME_IMMUTABLE, code::HOSTNAME_DUPLICATE],
         ],
     ),
-    (
-        "zone_custom_hostnames_delete",
-        &[code::HOSTNAME_ID_INVALID, code::HOSTNAME_NOT_FOUND],
-    ),
+    ("zone_custom_hostnames_delete", &[ONE_HOSTNAME]),
+];
+
+/// The answers of an operation on one hostname named in the path.
+const ONE_HOSTNAME: &[Code] = &[code::HOSTNAME_ID_INVALID, code::HOSTNAME_NOT_FOUND];
+
+/// The answers to a create or edit body's settings and certificate upload.
+const SETTINGS: &[Code] = &[
+    code::HOSTNAME_METADATA,
+    code::HOSTNAME_ORIGIN,
+    code::HOSTNAME_SSL_METHOD,
+    code::HOSTNAME_SSL_TYPE,
+    code::HOSTNAME_BUNDLE_METHOD,
+    code::HOSTNAME_SSL_ATTRIBUTE,
+    code::HOSTNAME_CSR_ID_INVALID,
+    code::HOSTNAME_CERT_EMPTY,
+    code::HOSTNAME_CERT_UNPARSABLE,
+    code::HOSTNAME_CERT_SEVERAL_LEAVES,
+    code::HOSTNAME_CERT_NO_LEAF,
+    code::HOSTNAME_KEY_INVALID,
+    code::HOSTNAME_KEY_MISMATCH,
+    code::HOSTNAME_CERT_UNTRUSTED,
+    code::HOSTNAME_NOT_COVERED,
+    code::HOSTNAME_CERT_SIGNATURE,
+    code::HOSTNAME_CSR_NOT_FOUND,
 ];
 
 #[utoipa::path(
@@ -305,16 +291,7 @@ pub async fn list(
 ) -> Result<Envelope<Vec<HostnameView>>, ApiError> {
     let filter = request::parse_filter(&query)?;
     let found = hostnames::list(&state, &zone.0, &filter, page).await?;
-    let info = ResultInfo::new(
-        page.page,
-        page.per_page,
-        found.items.len(),
-        found.total_count,
-    );
-    Ok(Envelope::list(
-        found.items.into_iter().map(HostnameView::from).collect(),
-        info,
-    ))
+    Ok(Envelope::page(found, page))
 }
 
 /// The official Python SDK reads the deleted id from the top level of the body, so it is
