@@ -128,6 +128,16 @@ impl<K: IdParam, S: Send + Sync> FromRequestParts<S> for PathId<K> {
     }
 }
 
+/// `{zone_id}` as the OpenAPI document describes it.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[expect(dead_code, reason = "a schema for the OpenAPI document")]
+pub struct ZonePath {
+    /// Zone identifier: 32 lowercase hexadecimal characters.
+    #[param(pattern = "^[0-9a-f]{32}$")]
+    zone_id: String,
+}
+
 /// The zone of a zone-scoped resource, from `{zone_id}`.
 #[derive(Debug, Clone)]
 pub struct ZoneId(pub String);

@@ -17,7 +17,7 @@ use self::doc::{
 use self::view::CertificateView;
 use super::envelope::{DeletedEnvelope, Envelope};
 use super::error::{ApiError, Code, OperationErrors, code};
-use super::extract::{IdParam, JsonObject, Pagination, PathId, QueryPairs, ZoneId};
+use super::extract::{IdParam, JsonObject, Pagination, PathId, QueryPairs, ZoneId, ZonePath};
 use super::uploads::{UploadCodes, UploadFields, upload_error};
 use crate::app::AppState;
 use crate::app::certificates::{self, CertificateError};
@@ -141,7 +141,7 @@ const UPLOAD: &[Code] = &[
     operation_id = "zone_custom_certificates_create",
     tag = "Custom certificates",
     summary = "Upload a custom certificate",
-    params(("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters.")),
+    params(ZonePath),
     request_body = CertificateCreateRequest,
     responses((status = 200, description = "The certificate was uploaded.", body = CertificateEnvelope)),
 )]
@@ -165,7 +165,7 @@ pub async fn create(
     tag = "Custom certificates",
     summary = "Edit a custom certificate",
     params(
-        ("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters."),
+        ZonePath,
         ("custom_certificate_id" = Uuid, Path, description = "The certificate's id, in hyphenated form."),
     ),
     request_body = CertificateEditRequest,
@@ -193,7 +193,7 @@ pub async fn edit(
     tag = "Custom certificates",
     summary = "Get a custom certificate",
     params(
-        ("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters."),
+        ZonePath,
         ("custom_certificate_id" = Uuid, Path, description = "The certificate's id, in hyphenated form."),
     ),
     responses((status = 200, description = "The certificate.", body = CertificateEnvelope)),
@@ -216,7 +216,7 @@ pub(crate) const MATCHES: [&str; 2] = ["any", "all"];
     operation_id = "zone_custom_certificates_list",
     tag = "Custom certificates",
     summary = "List custom certificates",
-    params(("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters."), ListQuery),
+    params(ZonePath, ListQuery),
     responses((status = 200, description = "A page of certificates, in priority order.", body = CertificateListEnvelope)),
 )]
 #[instrument(skip_all, fields(zone_id = %zone.0))]
@@ -238,7 +238,7 @@ pub async fn list(
     tag = "Custom certificates",
     summary = "Delete a custom certificate",
     params(
-        ("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters."),
+        ZonePath,
         ("custom_certificate_id" = Uuid, Path, description = "The certificate's id, in hyphenated form."),
     ),
     responses((status = 200, description = "The certificate was deleted.", body = DeletedEnvelope)),
@@ -261,7 +261,7 @@ pub async fn delete(
     operation_id = "zone_custom_certificates_prioritize",
     tag = "Custom certificates",
     summary = "Set certificates' priorities",
-    params(("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters.")),
+    params(ZonePath),
     request_body = PrioritizeRequest,
     responses((status = 200, description = "Every certificate of the zone, in priority order.", body = CertificatesEnvelope)),
 )]

@@ -14,7 +14,7 @@ use self::doc::{CsrCreateRequest, CsrEnvelope, CsrListEnvelope, ListQuery};
 use self::view::CsrView;
 use super::envelope::{DeletedEnvelope, Envelope};
 use super::error::{ApiError, Code, OperationErrors, code};
-use super::extract::{IdParam, JsonObject, Pagination, PathId, QueryPairs};
+use super::extract::{IdParam, JsonObject, Pagination, PathId, QueryPairs, ZonePath};
 use crate::app::AppState;
 use crate::app::csrs::{self, CsrError};
 use crate::store::{CsrOrder, Direction, Scope};
@@ -104,7 +104,7 @@ const ONE_CSR: &[Code] = &[code::CSR_ID_INVALID, code::CSR_NOT_FOUND];
     tag = "Custom CSRs",
     summary = "Create a CSR",
     description = "Generates a private key (kept encrypted in edgecert, never returned) and a CSR signed with it.",
-    params(("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters.")),
+    params(ZonePath),
     request_body = CsrCreateRequest,
     responses((status = 201, description = "The CSR was created.", body = CsrEnvelope)),
 )]
@@ -126,7 +126,7 @@ pub async fn create(
     tag = "Custom CSRs",
     summary = "Get a CSR",
     params(
-        ("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters."),
+        ZonePath,
         ("custom_csr_id" = Uuid, Path, description = "The CSR's id, in hyphenated form."),
     ),
     responses((status = 200, description = "The CSR.", body = CsrEnvelope)),
@@ -151,7 +151,7 @@ pub(crate) const DIRECTIONS: [&str; 2] = ["asc", "desc"];
     tag = "Custom CSRs",
     summary = "List CSRs",
     params(
-        ("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters."),
+        ZonePath,
         ListQuery,
     ),
     responses((status = 200, description = "A page of CSRs.", body = CsrListEnvelope)),
@@ -185,7 +185,7 @@ pub async fn list(
     tag = "Custom CSRs",
     summary = "Delete a CSR and its private key",
     params(
-        ("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters."),
+        ZonePath,
         ("custom_csr_id" = Uuid, Path, description = "The CSR's id, in hyphenated form."),
     ),
     responses((status = 200, description = "The CSR and its key were deleted.", body = DeletedEnvelope)),

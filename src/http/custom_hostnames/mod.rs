@@ -19,7 +19,7 @@ use self::doc::{
 use self::view::HostnameView;
 use super::envelope::Envelope;
 use super::error::{ApiError, Code, OperationErrors, code};
-use super::extract::{IdParam, JsonObject, Pagination, PathId, QueryPairs, ZoneId};
+use super::extract::{IdParam, JsonObject, Pagination, PathId, QueryPairs, ZoneId, ZonePath};
 use super::uploads::{UploadCodes, UploadFields, upload_error};
 use crate::app::AppState;
 use crate::app::hostnames::{self, HostnameError};
@@ -201,7 +201,7 @@ const SETTINGS: &[Code] = &[
     operation_id = "zone_custom_hostnames_create",
     tag = "Custom hostnames",
     summary = "Create a custom hostname",
-    params(("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters.")),
+    params(ZonePath),
     request_body = HostnameCreateRequest,
     responses((status = 201, description = "The hostname was created.", body = HostnameEnvelope)),
 )]
@@ -226,7 +226,7 @@ pub async fn create(
     tag = "Custom hostnames",
     summary = "Edit a custom hostname",
     params(
-        ("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters."),
+        ZonePath,
         ("custom_hostname_id" = Uuid, Path, description = "The custom hostname's id, in hyphenated form."),
     ),
     request_body = HostnameEditRequest,
@@ -258,7 +258,7 @@ pub async fn edit(
     tag = "Custom hostnames",
     summary = "Get a custom hostname",
     params(
-        ("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters."),
+        ZonePath,
         ("custom_hostname_id" = Uuid, Path, description = "The custom hostname's id, in hyphenated form."),
     ),
     responses((status = 200, description = "The hostname.", body = HostnameEnvelope)),
@@ -279,7 +279,7 @@ pub async fn fetch(
     operation_id = "zone_custom_hostnames_list",
     tag = "Custom hostnames",
     summary = "List custom hostnames",
-    params(("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters."), ListQuery),
+    params(ZonePath, ListQuery),
     responses((status = 200, description = "A page of hostnames.", body = HostnameListEnvelope)),
 )]
 #[instrument(skip_all, fields(zone_id = %zone.0))]
@@ -303,7 +303,7 @@ pub async fn list(
     tag = "Custom hostnames",
     summary = "Delete a custom hostname",
     params(
-        ("zone_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "Zone identifier: 32 lowercase hexadecimal characters."),
+        ZonePath,
         ("custom_hostname_id" = Uuid, Path, description = "The custom hostname's id, in hyphenated form."),
     ),
     responses((status = 200, description = "The hostname was deleted.", body = HostnameDeletedEnvelope)),
