@@ -358,7 +358,11 @@ fn sigterm_during_load_loses_nothing() {
     let mut command = edgecert(dir.path());
     command
         .env("EDGECERT_BOOTSTRAP_TOKEN", "load-test-token")
-        .env("EDGECERT_KEYGEN_CONCURRENCY", "1");
+        .env("EDGECERT_KEYGEN_CONCURRENCY", "1")
+        // Without a pool every RSA CSR generates its key behind the one permit. With one, the
+        // refill thread would race the requests, and those finding a pooled key would not load
+        // the shutdown.
+        .env("EDGECERT_RSA_POOL_SIZE", "0");
     let server = Server::start(command);
     let addr = server.addr;
     let body = r#"{"country":"US","state":"MA","locality":"Boston","organization":"City of Boston",
