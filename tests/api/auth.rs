@@ -3,8 +3,8 @@
 use axum::http::{Method, Request, StatusCode};
 
 use crate::common::{
-    ACCOUNT, Backend, TOKEN, TestApp, ZONE, account_csrs, csr_body, zone_certificates,
-    zone_csrs, zone_hostnames,
+    ACCOUNT, Backend, TOKEN, TestApp, ZONE, account_csrs, csr_body, zone_certificates, zone_csrs,
+    zone_hostnames,
 };
 use crate::on_both_backends;
 
@@ -26,7 +26,9 @@ async fn every_documented_operation(app: &TestApp) -> Vec<(Method, String)> {
         .send(Request::builder().uri("/client/v4/openapi.json"), None)
         .await
         .body;
-    let paths = document["paths"].as_object().expect("the document has paths");
+    let paths = document["paths"]
+        .as_object()
+        .expect("the document has paths");
     let mut operations = Vec::new();
     for (template, item) in paths {
         let path = template
@@ -47,7 +49,9 @@ async fn every_documented_operation(app: &TestApp) -> Vec<(Method, String)> {
         let item = item.as_object().expect("a path item is an object");
         for key in item.keys() {
             // Path items also hold `parameters`, `summary` and the like.
-            if let Some(method) = HTTP_METHODS.iter().find(|m| m.as_str().eq_ignore_ascii_case(key))
+            if let Some(method) = HTTP_METHODS
+                .iter()
+                .find(|m| m.as_str().eq_ignore_ascii_case(key))
             {
                 operations.push((method.clone(), path.clone()));
             }
@@ -80,8 +84,17 @@ async fn missing_credentials_are_400_1402_on_every_route(backend: Backend) {
         (Method::DELETE, item),
         (Method::GET, account_csrs(ACCOUNT)),
         (Method::POST, account_csrs(ACCOUNT)),
-        (Method::PATCH, format!("{}/7b163417-1d2b-4c84-a38a-2fb7a0cd7752", zone_hostnames(ZONE))),
-        (Method::PUT, format!("{}/prioritize", zone_certificates(ZONE))),
+        (
+            Method::PATCH,
+            format!(
+                "{}/7b163417-1d2b-4c84-a38a-2fb7a0cd7752",
+                zone_hostnames(ZONE)
+            ),
+        ),
+        (
+            Method::PUT,
+            format!("{}/prioritize", zone_certificates(ZONE)),
+        ),
     ] {
         assert!(
             operations.contains(&(method.clone(), path.clone())),
@@ -98,7 +111,9 @@ async fn missing_credentials_are_400_1402_on_every_route(backend: Backend) {
             Some(_) => builder.header("content-type", "application/json"),
             None => builder,
         };
-        let missing = app.send(with_body(request(method.clone(), path)), body).await;
+        let missing = app
+            .send(with_body(request(method.clone(), path)), body)
+            .await;
         assert_eq!(
             (missing.status, missing.codes()),
             (StatusCode::BAD_REQUEST, vec![1402]),

@@ -196,7 +196,10 @@ async fn key_generation_is_timed_per_key_type(backend: Backend) {
         );
         for le in ["0.0005", "30", "+Inf"] {
             assert!(
-                after.has(&format!("{KEYGEN}_bucket"), &[labels[0], labels[1], ("le", le)]),
+                after.has(
+                    &format!("{KEYGEN}_bucket"),
+                    &[labels[0], labels[1], ("le", le)]
+                ),
                 "no {le} bucket for {key_type}"
             );
         }

@@ -124,7 +124,11 @@ fn the_binary_serves_metrics_on_its_own_listener_and_logs_json() {
         )
     };
     assert_eq!(generated("p256v1", "request"), 1.0, "{text}");
-    assert_eq!(generated("p256v1", "pool"), 0.0, "only RSA is pooled:\n{text}");
+    assert_eq!(
+        generated("p256v1", "pool"),
+        0.0,
+        "only RSA is pooled:\n{text}"
+    );
     // The RSA CSR took a pooled key if the refill had stored one by then, else generated its
     // own: either is right, and the claims counter says which happened.
     let claims = |result| metrics.value(POOL_CLAIMS_TOTAL, &[("result", result)]);
