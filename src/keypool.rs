@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::{Notify, oneshot, watch};
 
+use crate::pki::keys::GenerationSource;
 use crate::pki::{KeyType, MasterKey, PkiError, PrivateKey};
 use crate::store::{Store, StoreError, StoredKey};
 
@@ -85,15 +86,26 @@ impl KeyPool {
 
     /// Starts the background refill: a tokio task that keeps the pool at its size, and one
     /// low-priority thread that generates the keys. `None` when the pool is off. The work
-    /// stops when the returned handle is dropped; a key being generated then is discarded.
+    /// stops at [`RefillTask::stop`] or when the handle is dropped; a key being generated then
+    /// is discarded, a key being stored is stored.
     pub fn start_refill(&self) -> std::io::Result<Option<RefillTask>> {
         let Some(inner) = &self.inner else {
             return Ok(None);
         };
         let generator = Generator::start(Arc::clone(&inner.master_key))?;
         let inner = Arc::clone(inner);
-        let task = tokio::spawn(async move { inner.refill_forever(&generator).await });
-        Ok(Some(RefillTask(task)))
+        let (stop, stopping) = watch::channel(());
+        let (counted, pool_keys) = watch::channel(0);
+        let task = tokio::spawn(async move {
+            inner
+                .refill_until_stopped(&generator, stopping, &counted)
+                .await;
+        });
+        Ok(Some(RefillTask {
+            task,
+            stop,
+            pool_keys,
+        }))
     }
 
     /// Tops the pool up to its size once and returns how many keys it added; for tests and
@@ -103,17 +115,41 @@ impl KeyPool {
             return Ok(0);
         };
         let generator = Generator::start(Arc::clone(&inner.master_key))?;
-        inner.top_up(&generator).await
+        let (_never_stop, mut stopping) = watch::channel(());
+        let added = inner.top_up(&generator, &mut stopping, None).await?;
+        Ok(added.unwrap_or_default())
     }
 }
 
-/// Stops the refill when dropped.
+/// The running refill. Dropping it asks the task to stop at its next safe point without
+/// waiting; [`RefillTask::stop`] waits for that.
 #[derive(Debug)]
-pub struct RefillTask(tokio::task::JoinHandle<()>);
+pub struct RefillTask {
+    task: tokio::task::JoinHandle<()>,
+    /// Dropped to stop: the task sees the channel close.
+    stop: watch::Sender<()>,
+    pool_keys: watch::Receiver<u64>,
+}
 
-impl Drop for RefillTask {
-    fn drop(&mut self) {
-        self.0.abort();
+impl RefillTask {
+    /// Stops the refill and waits until the task has ended: once this returns the task adds no
+    /// more keys. A store write already under way finishes first rather than being cut off
+    /// (it could still commit after an abort), so this waits at most for that write.
+    pub async fn stop(self) {
+        let Self { task, stop, .. } = self;
+        drop(stop);
+        if let Err(error) = task.await
+            && error.is_panic()
+        {
+            std::panic::resume_unwind(error.into_panic());
+        }
+    }
+
+    /// The number of pooled keys as this task last counted it. It changes only when the count
+    /// does, so a caller can await a refill instead of polling the database; `changed()` fails
+    /// once the task has ended.
+    pub fn pool_keys(&self) -> watch::Receiver<u64> {
+        self.pool_keys.clone()
     }
 }
 
@@ -127,31 +163,66 @@ pub enum RefillError {
     Thread(#[from] std::io::Error),
 }
 
+/// Runs `work` unless a stop is asked for first; `None` then, and `work` is dropped.
+async fn unless_stopped<T>(
+    stopping: &mut watch::Receiver<()>,
+    work: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    tokio::select! {
+        biased;
+        // Only the closing of the channel stops: nothing is ever sent on it.
+        Err(_) = stopping.changed() => None,
+        done = work => Some(done),
+    }
+}
+
 impl Inner {
-    async fn refill_forever(&self, generator: &Generator) {
+    async fn refill_until_stopped(
+        &self,
+        generator: &Generator,
+        mut stopping: watch::Receiver<()>,
+        counted: &watch::Sender<u64>,
+    ) {
         loop {
-            if let Err(error) = self.top_up(generator).await {
-                tracing::warn!(%error, retry_in_seconds = RETRY_AFTER.as_secs(), "could not refill the RSA key pool");
-                tokio::time::sleep(RETRY_AFTER).await;
-                continue;
+            let pause = match self.top_up(generator, &mut stopping, Some(counted)).await {
+                Ok(None) => return,
+                // A claim made while topping up left a stored permit, so this ends at once then.
+                Ok(Some(_)) => RECHECK_EVERY,
+                Err(error) => {
+                    tracing::warn!(%error, retry_in_seconds = RETRY_AFTER.as_secs(), "could not refill the RSA key pool");
+                    RETRY_AFTER
+                }
+            };
+            let wait = tokio::time::timeout(pause, self.drawn.notified());
+            if unless_stopped(&mut stopping, wait).await.is_none() {
+                return;
             }
-            // A claim made while topping up left a stored permit, so this returns at once then.
-            let _ = tokio::time::timeout(RECHECK_EVERY, self.drawn.notified()).await;
         }
     }
 
     /// Adds keys one at a time until the pool holds `target`, recounting before each: claims,
-    /// here or on another instance, go on meanwhile.
-    async fn top_up(&self, generator: &Generator) -> Result<u64, RefillError> {
+    /// here or on another instance, go on meanwhile. `None` when stopped first. Store calls
+    /// are never cut off: a cancelled insert might still commit.
+    async fn top_up(
+        &self,
+        generator: &Generator,
+        stopping: &mut watch::Receiver<()>,
+        counted: Option<&watch::Sender<u64>>,
+    ) -> Result<Option<u64>, RefillError> {
         let mut added = 0;
         loop {
             let available = self.store.count_pool_keys(POOLED_KEY_TYPE).await?;
             metrics::gauge!(POOL_KEYS).set(available as f64);
-            if available >= self.target {
-                return Ok(added);
+            if let Some(counted) = counted {
+                counted.send_if_modified(|last| std::mem::replace(last, available) != available);
             }
-            let key = generator.next().await?;
-            self.store.add_pool_key(&key).await?;
+            if available >= self.target {
+                return Ok(Some(added));
+            }
+            let Some(key) = unless_stopped(stopping, generator.next()).await else {
+                return Ok(None);
+            };
+            self.store.add_pool_key(&key?).await?;
             added += 1;
         }
     }
@@ -175,6 +246,7 @@ impl Generator {
             .name("edgecert-pool".into())
             .spawn(move || {
                 lower_priority();
+                GenerationSource::Pool.apply_to_this_thread();
                 // Ends when the refill task, the only sender, is dropped.
                 for reply in incoming {
                     let _ = reply.send(generate_sealed(&master_key));

@@ -132,7 +132,7 @@ fn describe_metrics() {
     describe_histogram!(
         KEY_GENERATION_SECONDS,
         Unit::Seconds,
-        "Time to generate one private key, by key type"
+        "Time to generate one private key, by key type and source (request: a request waited; pool: the key pool's background refill)"
     );
     describe_gauge!(
         KEY_GENERATIONS_IN_FLIGHT,

@@ -18,8 +18,9 @@ use super::certificate::pem;
 
 const NONCE_LEN: usize = 12;
 
-/// Histogram of the time one key generation takes, labelled `key_type`. The names live here,
-/// where the values are recorded; the HTTP layer describes them and sets the buckets.
+/// Histogram of the time one key generation takes, labelled `key_type` and `source` (see
+/// [`GenerationSource`]). The names live here, where the values are recorded; the HTTP layer
+/// describes them and sets the buckets.
 pub const KEY_GENERATION_SECONDS: &str = "edgecert_key_generation_seconds";
 /// Gauge: key generations running now (each holds one of the `--keygen-concurrency` permits).
 pub const KEY_GENERATIONS_IN_FLIGHT: &str = "edgecert_key_generations_in_flight";
@@ -455,6 +456,37 @@ impl MasterKey {
     }
 }
 
+/// Who a key generation is for, the `source` label of [`KEY_GENERATION_SECONDS`]: a request
+/// waits for its generation, the pool's background work delays nobody, so an operator reading
+/// request latency must be able to tell them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GenerationSource {
+    /// Generated while a request waits (the default on every thread).
+    Request,
+    /// Generated ahead of demand by the key pool's refill thread.
+    Pool,
+}
+
+impl GenerationSource {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Request => "request",
+            Self::Pool => "pool",
+        }
+    }
+
+    /// Labels every later generation on the calling thread with `self`. Per thread, because the
+    /// pool owns a dedicated thread, so [`PrivateKey::generate`] keeps one signature for all.
+    pub fn apply_to_this_thread(self) {
+        GENERATION_SOURCE.with(|source| source.set(self));
+    }
+}
+
+thread_local! {
+    static GENERATION_SOURCE: std::cell::Cell<GenerationSource> =
+        const { std::cell::Cell::new(GenerationSource::Request) };
+}
+
 /// Records how long one [`PrivateKey::generate`] took when dropped.
 struct GenerationTimer {
     key_type: KeyType,
@@ -463,8 +495,13 @@ struct GenerationTimer {
 
 impl Drop for GenerationTimer {
     fn drop(&mut self) {
-        metrics::histogram!(KEY_GENERATION_SECONDS, "key_type" => self.key_type.as_str())
-            .record(self.started.elapsed().as_secs_f64());
+        let source = GENERATION_SOURCE.with(std::cell::Cell::get);
+        metrics::histogram!(
+            KEY_GENERATION_SECONDS,
+            "key_type" => self.key_type.as_str(),
+            "source" => source.as_str()
+        )
+        .record(self.started.elapsed().as_secs_f64());
     }
 }
 

@@ -6,13 +6,10 @@
 //! them each test prints SKIPPED and passes, unless `EDGECERT_REQUIRE_ACME` is set, as `.ci/run`
 //! sets it, so CI cannot silently skip the only test that uses a real CA.
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::thread;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -33,15 +30,12 @@ use crate::common::{
     Backend, TOKEN, TestApp, TestResponse, ZONE, csr_body, zone_csrs, zone_hostnames,
 };
 use crate::on_both_backends;
+use crate::process::{Ended, Process, TIMEOUT, run};
 
 /// Set (to anything but empty or `0`) to make missing tools a failure instead of a skip.
 const REQUIRE_ENV: &str = "EDGECERT_REQUIRE_ACME";
 
 const TOOLS: [&str; 4] = ["pebble", "lego", "curl", "openssl"];
-
-/// Bounds every wait: Pebble's start, each child process. A healthy run needs about a second;
-/// the margin is for a loaded two-core CI machine, and only a hang waits it out.
-const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What Pebble 2.4 prints once it is about to serve ACME, followed by the directory URL.
 const PEBBLE_READY: &str = "ACME directory available at: ";
@@ -205,91 +199,11 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A child process that is killed when dropped, so a failing test leaves nothing running.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Forwards the lines of both output streams on one channel, from threads of their own so the
-/// child never blocks on a full pipe. The channel closes when the child closes both streams.
-fn merged_lines(child: &mut Child) -> Receiver<String> {
-    let (sender, receiver) = mpsc::channel();
-    let stdout: Box<dyn Read + Send> = Box::new(child.stdout.take().expect("stdout is piped"));
-    let stderr: Box<dyn Read + Send> = Box::new(child.stderr.take().expect("stderr is piped"));
-    for stream in [stdout, stderr] {
-        let sender = sender.clone();
-        thread::spawn(move || {
-            for line in BufReader::new(stream).lines() {
-                let Ok(line) = line else { break };
-                // Keep draining even when nobody listens any more.
-                let _ = sender.send(line);
-            }
-        });
-    }
-    receiver
-}
-
-struct Finished {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `command` to its end, which must come within `TIMEOUT` (the child is killed if not).
-#[track_caller]
-fn run(mut command: Command) -> Finished {
-    let what = format!("{command:?}");
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = Running(
-        command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {what}: {e}")),
-    );
-    let (sender, receiver) = mpsc::channel();
-    let stdout: Box<dyn Read + Send> = Box::new(child.0.stdout.take().expect("stdout is piped"));
-    let stderr: Box<dyn Read + Send> = Box::new(child.0.stderr.take().expect("stderr is piped"));
-    for (index, mut stream) in [stdout, stderr].into_iter().enumerate() {
-        let sender = sender.clone();
-        thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = stream.read_to_end(&mut bytes);
-            let _ = sender.send((index, bytes));
-        });
-    }
-    // Both streams at end of file means the child has exited: none of these tools leaves a
-    // process behind holding them.
-    let deadline = Instant::now() + TIMEOUT;
-    let mut outputs = [Vec::new(), Vec::new()];
-    for _ in 0..outputs.len() {
-        match receiver.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok((index, bytes)) => outputs[index] = bytes,
-            Err(_) => panic!("{what} did not finish within {TIMEOUT:?}"),
-        }
-    }
-    let status = child.0.wait().expect("wait for the child");
-    let [stdout, stderr] = outputs.map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
-    Finished {
-        status,
-        stdout,
-        stderr,
-    }
-}
-
 /// A Pebble CA on loopback, with its own TLS certificate and a temporary directory holding
 /// its files and lego's.
 struct Pebble {
-    /// Never read: it is here to kill Pebble when the test ends, however it ends.
-    _process: Running,
-    output: Receiver<String>,
-    seen: Vec<String>,
+    /// Killed when the test ends, however it ends.
+    process: Process,
     dir: tempfile::TempDir,
     /// The ACME directory URL.
     directory: String,
@@ -301,9 +215,7 @@ struct Pebble {
 
 /// A Pebble process that accepts connections on both its ports.
 struct Launched {
-    process: Running,
-    output: Receiver<String>,
-    seen: Vec<String>,
+    process: Process,
     directory: String,
     management: SocketAddr,
 }
@@ -327,9 +239,7 @@ impl Pebble {
             match Self::launch(dir.path()) {
                 Ok(launched) => {
                     let mut pebble = Self {
-                        _process: launched.process,
-                        output: launched.output,
-                        seen: launched.seen,
+                        process: launched.process,
                         dir,
                         directory: launched.directory,
                         root: PathBuf::new(),
@@ -397,36 +307,24 @@ impl Pebble {
             .env("PEBBLE_VA_ALWAYS_VALID", "1")
             .env("PEBBLE_VA_NOSLEEP", "1")
             .env("PEBBLE_WFE_NONCEREJECT", "0")
-            .env("PEBBLE_AUTHZREUSE", "100")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut process = Running(command.spawn().expect("start pebble"));
-        let output = merged_lines(&mut process.0);
-        let mut seen = Vec::new();
+            .env("PEBBLE_AUTHZREUSE", "100");
+        let mut process = Process::spawn(command);
         let deadline = Instant::now() + TIMEOUT;
-        let failure = |reason: &str, seen: Vec<String>| StartFailure {
+        let failure = |reason: &str, process: &mut Process| StartFailure {
             reason: reason.to_string(),
-            output: seen,
+            output: process.lines(),
         };
 
-        let directory = loop {
-            match output.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) => {
-                    let url = line
-                        .split_once(PEBBLE_READY)
-                        .map(|(_, url)| url.trim().to_string());
-                    seen.push(line);
-                    if let Some(url) = url {
-                        break url;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    return Err(failure("no ready line within the timeout", seen));
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(failure("it exited before its ready line", seen));
-                }
+        let directory = match process.receive_until(None, TIMEOUT, |l| l.contains(PEBBLE_READY)) {
+            Ok(line) => line
+                .split_once(PEBBLE_READY)
+                .map(|(_, url)| url.trim().to_string())
+                .expect("the line was matched on it"),
+            Err(Ended::TimedOut) => {
+                return Err(failure("no ready line within the timeout", &mut process));
+            }
+            Err(Ended::Closed) => {
+                return Err(failure("it exited before its ready line", &mut process));
             }
         };
 
@@ -439,21 +337,20 @@ impl Pebble {
                 break;
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            match output.recv_timeout(left.min(Duration::from_millis(20))) {
-                Ok(line) => seen.push(line),
-                Err(RecvTimeoutError::Timeout) if left.is_zero() => {
-                    return Err(failure("its ports did not accept within the timeout", seen));
+            match process.receive_until(None, left.min(Duration::from_millis(20)), |_| true) {
+                Ok(_) => {}
+                Err(Ended::TimedOut) if left.is_zero() => {
+                    let reason = "its ports did not accept within the timeout";
+                    return Err(failure(reason, &mut process));
                 }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(failure("it exited before listening", seen));
+                Err(Ended::TimedOut) => {}
+                Err(Ended::Closed) => {
+                    return Err(failure("it exited before listening", &mut process));
                 }
             }
         }
         Ok(Launched {
             process,
-            output,
-            seen,
             directory,
             management,
         })
@@ -478,14 +375,14 @@ impl Pebble {
             self.log()
         );
         let path = self.dir.path().join("pebble-root.pem");
-        std::fs::write(&path, &fetched.stdout).expect("write Pebble's root");
+        // The harness hands output over as lines, without the final newline.
+        std::fs::write(&path, format!("{}\n", fetched.stdout)).expect("write Pebble's root");
         path
     }
 
     /// Everything Pebble printed so far, for failure messages.
     fn log(&mut self) -> String {
-        self.seen.extend(self.output.try_iter());
-        self.seen.join("\n")
+        self.process.lines().join("\n")
     }
 
     /// Has lego obtain a certificate for `csr_pem` and returns what it wrote.

@@ -2,7 +2,10 @@
 
 use axum::http::{Method, Request, StatusCode};
 
-use crate::common::{Backend, TOKEN, TestApp, ZONE, csr_body, zone_csrs};
+use crate::common::{
+    ACCOUNT, Backend, TOKEN, TestApp, ZONE, account_csrs, csr_body, zone_certificates, zone_csrs,
+    zone_hostnames,
+};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -16,25 +19,126 @@ fn request(method: Method, path: &str) -> axum::http::request::Builder {
     Request::builder().method(method).uri(path)
 }
 
+/// Every operation the served OpenAPI document lists, as a method and a concrete path in
+/// `ZONE` or `ACCOUNT`, so a route added to the API is covered here without editing this.
+async fn every_documented_operation(app: &TestApp) -> Vec<(Method, String)> {
+    let document = app
+        .send(Request::builder().uri("/client/v4/openapi.json"), None)
+        .await
+        .body;
+    let paths = document["paths"]
+        .as_object()
+        .expect("the document has paths");
+    let mut operations = Vec::new();
+    for (template, item) in paths {
+        let path = template
+            .replace("{zone_id}", ZONE)
+            .replace("{account_id}", ACCOUNT)
+            .split('/')
+            .map(|segment| {
+                // Any other parameter is a resource id; a well-formed one, so only the missing
+                // credentials can be what is wrong with the request.
+                if segment.starts_with('{') {
+                    "7b163417-1d2b-4c84-a38a-2fb7a0cd7752"
+                } else {
+                    segment
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let item = item.as_object().expect("a path item is an object");
+        for key in item.keys() {
+            // Path items also hold `parameters`, `summary` and the like.
+            if let Some(method) = HTTP_METHODS
+                .iter()
+                .find(|m| m.as_str().eq_ignore_ascii_case(key))
+            {
+                operations.push((method.clone(), path.clone()));
+            }
+        }
+    }
+    operations
+}
+
+const HTTP_METHODS: [Method; 8] = [
+    Method::GET,
+    Method::PUT,
+    Method::POST,
+    Method::DELETE,
+    Method::OPTIONS,
+    Method::HEAD,
+    Method::PATCH,
+    Method::TRACE,
+];
+
 async fn missing_credentials_are_400_1402_on_every_route(backend: Backend) {
     let app = TestApp::new(backend).await;
+    let operations = every_documented_operation(&app).await;
+    // The routes tested before the list came from the document, and both scopes: a document
+    // that lost routes must not shrink this test unnoticed.
     let item = format!("{}/7b163417-1d2b-4c84-a38a-2fb7a0cd7752", zone_csrs(ZONE));
-    let body = csr_body("app.example.com").to_string();
-    for (method, path, body) in [
-        (Method::GET, zone_csrs(ZONE), None),
-        (Method::POST, zone_csrs(ZONE), Some(body.as_str())),
-        (Method::GET, item.clone(), None),
-        (Method::DELETE, item, None),
+    for (method, path) in [
+        (Method::GET, zone_csrs(ZONE)),
+        (Method::POST, zone_csrs(ZONE)),
+        (Method::GET, item.clone()),
+        (Method::DELETE, item),
+        (Method::GET, account_csrs(ACCOUNT)),
+        (Method::POST, account_csrs(ACCOUNT)),
         (
-            Method::GET,
-            crate::common::account_csrs(crate::common::ACCOUNT),
-            None,
+            Method::PATCH,
+            format!(
+                "{}/7b163417-1d2b-4c84-a38a-2fb7a0cd7752",
+                zone_hostnames(ZONE)
+            ),
+        ),
+        (
+            Method::PUT,
+            format!("{}/prioritize", zone_certificates(ZONE)),
         ),
     ] {
-        let response = app.send(request(method, &path), body).await;
-        response.assert_error(StatusCode::BAD_REQUEST, &[1402]);
+        assert!(
+            operations.contains(&(method.clone(), path.clone())),
+            "{method} {path} is not in the document: {operations:?}"
+        );
     }
-    assert_eq!(app.count_rows("custom_csrs").await, 0);
+    let body = csr_body("app.example.com").to_string();
+    for (method, path) in &operations {
+        // A valid create body where one is taken, so only the credentials are missing.
+        let body = [Method::POST, Method::PUT, Method::PATCH]
+            .contains(method)
+            .then_some(body.as_str());
+        let with_body = |builder: axum::http::request::Builder| match body {
+            Some(_) => builder.header("content-type", "application/json"),
+            None => builder,
+        };
+        let missing = app
+            .send(with_body(request(method.clone(), path)), body)
+            .await;
+        assert_eq!(
+            (missing.status, missing.codes()),
+            (StatusCode::BAD_REQUEST, vec![1402]),
+            "{method} {path} without credentials: {}",
+            missing.body
+        );
+        missing.assert_error(StatusCode::BAD_REQUEST, &[1402]);
+        let wrong = app
+            .send(
+                with_body(request(method.clone(), path))
+                    .header("Authorization", "Bearer not-the-token"),
+                body,
+            )
+            .await;
+        assert_eq!(
+            (wrong.status, wrong.codes()),
+            (StatusCode::UNAUTHORIZED, vec![1000]),
+            "{method} {path} with an unknown token: {}",
+            wrong.body
+        );
+        wrong.assert_error(StatusCode::UNAUTHORIZED, &[1000]);
+    }
+    for table in ["custom_csrs", "custom_hostnames", "custom_certificates"] {
+        assert_eq!(app.count_rows(table).await, 0, "{table}");
+    }
 }
 
 async fn accepted_credential_styles(backend: Backend) {

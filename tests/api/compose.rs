@@ -6,19 +6,18 @@
 //! file fails here instead of at `docker compose up`.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::Value;
 
 use crate::common::{self, Backend, TestDatabase, ZONE};
+use crate::process::{ClosedPort, EDGECERT, Server, get, run};
 use crate::testca::TestCa;
 
 /// Set (as `.ci/run` should) to fail instead of skipping when `docker-compose` is missing.
@@ -26,9 +25,6 @@ const REQUIRE_ENV: &str = "EDGECERT_REQUIRE_COMPOSE";
 const SERVICE: &str = "edgecert";
 /// Where the Dockerfile installs the binary, which the command line and healthcheck name.
 const BINARY_IN_IMAGE: &str = "/usr/local/bin/edgecert";
-/// Generous for a cold start on a loaded two-core machine; only a broken server waits it out.
-const TIMEOUT: Duration = Duration::from_secs(60);
-const READY: &str = "edgecert is serving the API";
 
 #[test]
 fn compose_service_serves_passes_its_healthchecks_and_stops_cleanly() {
@@ -126,26 +122,27 @@ fn compose_service_serves_passes_its_healthchecks_and_stops_cleanly() {
         roots_file.display().to_string(),
     );
 
-    // No port mapping here: a free loopback port replaces 0.0.0.0:8080.
+    // No port mapping here: edgecert picks a loopback port in place of 0.0.0.0:8080, and the
+    // probes, which read EDGECERT_LISTEN as in the container, are given the one it took.
     let listen: SocketAddr = value(&env, "EDGECERT_LISTEN")
         .parse()
         .expect("EDGECERT_LISTEN is an address");
     check_listen_is_published_on_loopback_only(service, listen);
     check_stop_grace_period(service, &env);
-    let addr = free_loopback_address();
-    env.insert("EDGECERT_LISTEN".into(), addr.to_string());
+    env.insert("EDGECERT_LISTEN".into(), "127.0.0.1:0".into());
 
-    let mut server = Process::spawn(edgecert(&argv[1..], &env, dir.path()));
-    server.wait_for(READY);
+    let server = Server::start(edgecert(&argv[1..], &env, dir.path()));
+    let addr = server.addr;
+    env.insert("EDGECERT_LISTEN".into(), addr.to_string());
     let (status, body) = get(addr, "/readyz", None);
     assert_eq!(status, 200, "GET /readyz; body: {body}");
     for (name, probe) in &probes {
-        let mut process = Process::spawn(edgecert(&probe[1..], &env, dir.path()));
-        let status = process.finish();
+        let finished = run(edgecert(&probe[1..], &env, dir.path()));
         assert!(
-            status.success(),
-            "{name} {probe:?} failed ({status}):\n{}",
-            process.output()
+            finished.status.success(),
+            "{name} {probe:?} failed ({}):\n{}",
+            finished.status,
+            finished.output()
         );
     }
     let csrs = format!("/client/v4/zones/{ZONE}/custom_csrs");
@@ -156,29 +153,20 @@ fn compose_service_serves_passes_its_healthchecks_and_stops_cleanly() {
     );
     assert_eq!(body["success"], true, "body: {body}");
 
-    // What `docker compose stop` sends to the service's init, which forwards it.
-    let kill = Command::new("kill")
-        .arg("-TERM")
-        .arg(server.child.id().to_string())
-        .status()
-        .expect("run kill");
-    assert!(kill.success(), "kill -TERM failed: {kill}");
-    let status = server.finish();
-    assert_eq!(
-        status.code(),
-        Some(0),
-        "SIGTERM must end edgecert cleanly ({status}):\n{}",
-        server.output()
-    );
+    // What `docker compose stop` sends to the service's init, which forwards it: `stop`
+    // asserts the clean, graceful exit.
+    server.stop();
 
-    // A probe that always succeeded would make the healthchecks worthless.
+    // A probe that always succeeded would make the healthchecks worthless. It is pointed at a
+    // port held closed, not at the stopped server's, which another process could take now.
     let (name, probe) = &probes[0];
-    let mut process = Process::spawn(edgecert(&probe[1..], &env, dir.path()));
-    let status = process.finish();
+    let closed = ClosedPort::bind();
+    env.insert("EDGECERT_LISTEN".into(), closed.addr.to_string());
+    let finished = run(edgecert(&probe[1..], &env, dir.path()));
     assert!(
-        !status.success(),
+        !finished.status.success(),
         "{name} succeeded with edgecert stopped:\n{}",
-        process.output()
+        finished.output()
     );
 }
 
@@ -259,7 +247,7 @@ impl Compose {
         if self.major >= 2 {
             serde_json::from_str(&text).expect("docker-compose config --format json")
         } else {
-            yaml::parse(&text)
+            serde_yaml_ng::from_str(&text).expect("docker-compose config prints YAML")
         }
     }
 }
@@ -388,10 +376,13 @@ fn check_variables_are_read(args: &[String], env: &BTreeMap<String, String>) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let help_args: Vec<String> = args.iter().cloned().chain(["--help".into()]).collect();
     // No environment: clap would print the values of the variables it finds set.
-    let mut help = Process::spawn(edgecert(&help_args, &BTreeMap::new(), dir.path()));
-    let status = help.finish();
-    let help = help.output();
-    assert!(status.success(), "{help_args:?} failed ({status}):\n{help}");
+    let finished = run(edgecert(&help_args, &BTreeMap::new(), dir.path()));
+    let help = finished.output();
+    assert!(
+        finished.status.success(),
+        "{help_args:?} failed ({}):\n{help}",
+        finished.status
+    );
     let mut known: Vec<&str> = help
         .split("[env: ")
         .skip(1)
@@ -573,389 +564,9 @@ fn parse_duration(text: &str) -> Option<Duration> {
     (total > Duration::ZERO).then_some(total)
 }
 
-/// A loopback port that was free a moment ago: edgecert must be told a real port, because the
-/// probe reads the same EDGECERT_LISTEN. Another process taking it in between is unlikely.
-fn free_loopback_address() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free loopback port")
-}
-
 /// The binary with exactly the container's environment, in a scratch working directory.
 fn edgecert(args: &[String], env: &BTreeMap<String, String>, dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_edgecert"));
+    let mut command = Command::new(EDGECERT);
+    command.args(args).env_clear().envs(env).current_dir(dir);
     command
-        .args(args)
-        .env_clear()
-        .envs(env)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    command
-}
-
-/// A child whose stdout and stderr lines arrive on one channel; killed on drop, so a failing
-/// test leaves nothing running.
-struct Process {
-    child: Child,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Process {
-    fn spawn(mut command: Command) -> Self {
-        let mut child = command.spawn().expect("edgecert starts");
-        let (sender, lines) = mpsc::channel();
-        forward_lines(
-            child.stdout.take().expect("stdout is piped"),
-            sender.clone(),
-        );
-        forward_lines(child.stderr.take().expect("stderr is piped"), sender);
-        Self {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    fn output(&self) -> String {
-        self.seen.join("\n")
-    }
-
-    /// Receives lines until one contains `wanted` (`None`: until both pipes close, i.e. the
-    /// process has exited). False when the pipes close first.
-    #[track_caller]
-    fn receive_until(&mut self, wanted: Option<&str>) -> bool {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            match self
-                .lines
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            {
-                Ok(line) => {
-                    let found = wanted.is_some_and(|wanted| line.contains(wanted));
-                    self.seen.push(line);
-                    if found {
-                        return true;
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => return false,
-                Err(RecvTimeoutError::Timeout) => panic!(
-                    "nothing ({wanted:?}) within {TIMEOUT:?}; output so far:\n{}",
-                    self.output()
-                ),
-            }
-        }
-    }
-
-    #[track_caller]
-    fn wait_for(&mut self, wanted: &str) {
-        if !self.receive_until(Some(wanted)) {
-            panic!(
-                "exited before logging {wanted:?}: {:?}\n{}",
-                self.child.wait(),
-                self.output()
-            );
-        }
-    }
-
-    /// Waits for the process to exit by itself (it starts no children that could hold its
-    /// pipes open).
-    #[track_caller]
-    fn finish(&mut self) -> ExitStatus {
-        self.receive_until(None);
-        self.child.wait().expect("wait for edgecert")
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Reads `stream` line by line on its own thread, so the child never blocks on a full pipe.
-fn forward_lines(stream: impl Read + Send + 'static, sender: Sender<String>) {
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            // Keep draining even when nobody listens any more.
-            let _ = sender.send(line);
-        }
-    });
-}
-
-/// `GET path` over a raw connection: the status code and the JSON body.
-#[track_caller]
-fn get(addr: SocketAddr, path: &str, authorization: Option<&str>) -> (u16, Value) {
-    let mut stream = TcpStream::connect(addr).expect("connect to edgecert");
-    stream
-        .set_read_timeout(Some(TIMEOUT))
-        .expect("read timeout");
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: edgecert\r\nConnection: close\r\n");
-    if let Some(value) = authorization {
-        request.push_str(&format!("Authorization: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).expect("send request");
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).expect("read response");
-    let text = String::from_utf8_lossy(&response);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("not an HTTP response: {text:?}"));
-    let status = head
-        .strip_prefix("HTTP/1.1 ")
-        .and_then(|rest| rest.get(..3))
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {text:?}"));
-    let body = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string()));
-    (status, body)
-}
-
-/// Just enough YAML for what docker-compose v1's `config` prints (PyYAML block style): nested
-/// mappings, sequences (indented or not), plain and quoted one-line scalars, `null`, `{}` and
-/// `[]`. Anything else panics rather than being misread. Scalars stay strings.
-mod yaml {
-    use serde_json::{Map, Value};
-
-    struct Line<'a> {
-        indent: usize,
-        text: &'a str,
-        number: usize,
-    }
-
-    pub fn parse(text: &str) -> Value {
-        let mut lines = Vec::new();
-        for (index, raw) in text.lines().enumerate() {
-            let content = raw.trim_start_matches(' ');
-            if content.is_empty() {
-                continue;
-            }
-            let mut indent = raw.len() - content.len();
-            let mut content = content.trim_end();
-            // `- item` becomes a `-` line and the item one level deeper, so a sequence item is
-            // always a block of its own, whether a scalar or a mapping.
-            while let Some(item) = content
-                .strip_prefix("- ")
-                .or((content == "-").then_some(""))
-            {
-                lines.push(Line {
-                    indent,
-                    text: "-",
-                    number: index + 1,
-                });
-                indent += 2;
-                content = item.trim_start_matches(' ');
-                if content.is_empty() {
-                    break;
-                }
-            }
-            if !content.is_empty() {
-                lines.push(Line {
-                    indent,
-                    text: content,
-                    number: index + 1,
-                });
-            }
-        }
-        if lines.is_empty() {
-            return Value::Null;
-        }
-        let (value, next) = block(&lines, 0);
-        if let Some(line) = lines.get(next) {
-            panic!("unsupported YAML at line {}: {}", line.number, line.text);
-        }
-        value
-    }
-
-    /// The block starting at `lines[start]`, and the index of the first line after it.
-    fn block(lines: &[Line], start: usize) -> (Value, usize) {
-        let indent = lines[start].indent;
-        if lines[start].text == "-" {
-            let mut items = Vec::new();
-            let mut i = start;
-            while i < lines.len() && lines[i].indent == indent && lines[i].text == "-" {
-                i += 1;
-                if i < lines.len() && lines[i].indent > indent {
-                    let (item, next) = block(lines, i);
-                    items.push(item);
-                    i = next;
-                } else {
-                    items.push(Value::Null);
-                }
-            }
-            return (Value::Array(items), i);
-        }
-        if entry(lines[start].text).is_none() {
-            let value = scalar(lines[start].text, lines[start].number);
-            return (value, start + 1);
-        }
-        let mut map = Map::new();
-        let mut i = start;
-        while i < lines.len() && lines[i].indent == indent && lines[i].text != "-" {
-            let line = &lines[i];
-            let (key, rest) = entry(line.text).unwrap_or_else(|| {
-                panic!("expected `key:` at line {}: {}", line.number, line.text)
-            });
-            i += 1;
-            let value = if !rest.is_empty() {
-                scalar(rest, line.number)
-            } else if i < lines.len()
-                && (lines[i].indent > indent || (lines[i].indent == indent && lines[i].text == "-"))
-            {
-                let (value, next) = block(lines, i);
-                i = next;
-                value
-            } else {
-                Value::Null
-            };
-            assert!(
-                map.insert(key.clone(), value).is_none(),
-                "duplicate key {key} at line {}",
-                line.number
-            );
-            if let Some(next) = lines.get(i).filter(|next| next.indent > indent) {
-                panic!(
-                    "unsupported YAML (continued scalar?) at line {}: {}",
-                    next.number, next.text
-                );
-            }
-        }
-        (Value::Object(map), i)
-    }
-
-    /// `key: rest` or `key:` (rest empty); `None` for a line that is a scalar.
-    fn entry(text: &str) -> Option<(String, &str)> {
-        let (key, after) = if text.starts_with(['\'', '"']) {
-            let end = quoted_end(text)?;
-            (scalar(&text[..end], 0).as_str()?.to_string(), &text[end..])
-        } else {
-            let colon = text
-                .find(": ")
-                .or_else(|| text.ends_with(':').then(|| text.len() - 1))?;
-            (text[..colon].to_string(), &text[colon..])
-        };
-        let rest = after.strip_prefix(':')?;
-        (rest.is_empty() || rest.starts_with(' ')).then(|| (key, rest.trim_start()))
-    }
-
-    /// The length of the quoted scalar `text` starts with.
-    fn quoted_end(text: &str) -> Option<usize> {
-        let quote = text.chars().next()?;
-        let mut chars = text.char_indices().skip(1);
-        while let Some((index, c)) = chars.next() {
-            if quote == '"' && c == '\\' {
-                chars.next();
-            } else if c == quote {
-                if quote == '\'' && text[index + 1..].starts_with('\'') {
-                    chars.next();
-                } else {
-                    return Some(index + 1);
-                }
-            }
-        }
-        None
-    }
-
-    fn scalar(text: &str, number: usize) -> Value {
-        let unsupported = || -> ! { panic!("unsupported YAML scalar at line {number}: {text}") };
-        match text {
-            "null" | "~" => return Value::Null,
-            "{}" => return Value::Object(Map::new()),
-            "[]" => return Value::Array(Vec::new()),
-            _ => {}
-        }
-        if text.starts_with(['\'', '"']) {
-            if quoted_end(text) != Some(text.len()) {
-                unsupported();
-            }
-            let inner = &text[1..text.len() - 1];
-            if text.starts_with('\'') {
-                return Value::String(inner.replace("''", "'"));
-            }
-            let mut value = String::new();
-            let mut chars = inner.chars();
-            while let Some(c) = chars.next() {
-                value.push(if c != '\\' {
-                    c
-                } else {
-                    match chars.next() {
-                        Some('\\') => '\\',
-                        Some('"') => '"',
-                        Some('/') => '/',
-                        Some('n') => '\n',
-                        Some('t') => '\t',
-                        _ => unsupported(),
-                    }
-                });
-            }
-            return Value::String(value);
-        }
-        if text.starts_with(['{', '[', '|', '>', '&', '*', '!', '%', '@', '`'])
-            || text.contains(" #")
-        {
-            unsupported();
-        }
-        Value::String(text.to_string())
-    }
-
-    #[test]
-    fn reads_what_docker_compose_v1_config_prints() {
-        let printed = "\
-secrets:
-  master_key:
-    file: /srv/secrets/master_key
-services:
-  edgecert:
-    command:
-    - serve
-    environment:
-      DATABASE_URL: postgres://edgecert:edgecert@postgres:5432/edgecert
-      EMPTY: ''
-      GRACE: '25'
-      QUOTED: 'it''s: a ''test'' \"x\"'
-      TRUE: \"true\"
-      UNSET: null
-    healthcheck:
-      test:
-      - CMD
-      - /usr/local/bin/edgecert
-      - probe
-    secrets:
-    - source: master_key
-      target: key
-    - - nested
-version: '3.9'
-volumes:
-  postgres-data: {}
-";
-        let expected = serde_json::json!({
-            "secrets": {"master_key": {"file": "/srv/secrets/master_key"}},
-            "services": {"edgecert": {
-                "command": ["serve"],
-                "environment": {
-                    "DATABASE_URL": "postgres://edgecert:edgecert@postgres:5432/edgecert",
-                    "EMPTY": "",
-                    "GRACE": "25",
-                    "QUOTED": "it's: a 'test' \"x\"",
-                    "TRUE": "true",
-                    "UNSET": null,
-                },
-                "healthcheck": {"test": ["CMD", "/usr/local/bin/edgecert", "probe"]},
-                "secrets": [{"source": "master_key", "target": "key"}, ["nested"]],
-            }},
-            "version": "3.9",
-            "volumes": {"postgres-data": {}},
-        });
-        assert_eq!(parse(printed), expected);
-    }
-
-    #[test]
-    #[should_panic(expected = "unsupported YAML")]
-    fn refuses_a_scalar_continued_on_the_next_line() {
-        parse("healthcheck:\n  test: pg_isready -U edgecert\n    -d edgecert\n");
-    }
 }

@@ -2,13 +2,12 @@
 //! background, shared safely between instances on one database.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
 use axum::http::StatusCode;
-use edgecert::keypool::KeyPool;
 use edgecert::pki::KeyType;
 use edgecert::store::Scope;
 use serde_json::json;
+use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::common::{Backend, TestApp, ZONE, csr_body, zone_csrs};
@@ -143,20 +142,13 @@ async fn pool_size_zero_turns_the_pool_off(backend: Backend) {
     assert_eq!(app.count_rows("private_keys").await, 1);
 }
 
-async fn wait_for_pool(pool: &KeyPool, app: &TestApp, expected: i64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let have = app.count_rows("key_pool").await;
-        if have == expected {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "pool of target {} holds {have} keys, expected {expected}",
-            pool.target()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// Waits until the refill has counted `expected` keys, then checks the database agrees.
+async fn wait_for_pool(counted: &mut watch::Receiver<u64>, app: &TestApp, expected: u64) {
+    counted
+        .wait_for(|&keys| keys == expected)
+        .await
+        .expect("the refill task runs");
+    assert_eq!(app.count_rows("key_pool").await, expected as i64);
 }
 
 /// The background task fills the pool on its own and tops it up as soon as a CSR draws on it.
@@ -167,22 +159,30 @@ async fn background_refill_tops_the_pool_up_after_claims(backend: Backend) {
         .start_refill()
         .expect("thread starts")
         .expect("pool on");
-    wait_for_pool(&pool, &app, 2).await;
+    let mut counted = refill.pool_keys();
+    wait_for_pool(&mut counted, &app, 2).await;
 
+    // Marked seen first: the count only changes when it does, so the next change is the
+    // refill's recount after this claim, not the full pool counted above.
+    counted.borrow_and_update();
     app.post(&zone_csrs(ZONE), &rsa_body("refill.example.com"))
         .await
         .assert_success(StatusCode::CREATED);
     assert_eq!(app.count_rows("private_keys").await, 1);
-    wait_for_pool(&pool, &app, 2).await;
+    counted.changed().await.expect("the refill task runs");
+    wait_for_pool(&mut counted, &app, 2).await;
 
-    drop(refill);
-    // Stopped: a claim is no longer replaced.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    refill.stop().await;
+    // Stopped: the task has ended, and a claim is no longer replaced.
+    assert!(
+        counted.changed().await.is_err(),
+        "the refill task still runs"
+    );
     app.post(&zone_csrs(ZONE), &rsa_body("stopped.example.com"))
         .await
         .assert_success(StatusCode::CREATED);
-    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(app.count_rows("key_pool").await, 1);
+    assert_eq!(app.count_rows("private_keys").await, 2);
 }
 
 async fn p256_csrs_leave_the_pool_alone(backend: Backend) {

@@ -1,6 +1,8 @@
 //! Integration tests: the real router over real databases. One binary, as compile time matters.
 
 mod common;
+mod metrics;
+mod process;
 mod testca;
 
 mod acme;
@@ -14,6 +16,7 @@ mod csr_validation;
 mod hostnames;
 mod key_pool;
 mod observability;
+mod observability_binary;
 mod openapi;
 mod operations;
 mod startup;

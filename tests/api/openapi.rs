@@ -2,6 +2,7 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use serde_json::Value;
 
 use crate::common::{Backend, TestApp, exchange};
 
@@ -33,11 +34,96 @@ async fn the_document_matches_its_snapshot() {
         return;
     }
     let expected = std::fs::read_to_string(SNAPSHOT).unwrap_or_default();
-    assert!(
-        served == expected,
-        "the OpenAPI document changed; if intended, run with EDGECERT_UPDATE_SNAPSHOTS=1 and \
-         review the diff of tests/api/snapshots/openapi.json"
-    );
+    if served != expected {
+        panic!(
+            "the OpenAPI document changed; if intended, run with EDGECERT_UPDATE_SNAPSHOTS=1 and \
+             review the diff of tests/api/snapshots/openapi.json\n{}",
+            difference(&expected, &served)
+        );
+    }
+}
+
+/// Where two documents differ: the JSON pointers of changed values (or the first differing
+/// line, when only the text differs, such as property order), then that line in context.
+fn difference(expected: &str, served: &str) -> String {
+    const SHOWN: usize = 20;
+    let mut report = String::new();
+    match (
+        serde_json::from_str::<Value>(expected),
+        serde_json::from_str::<Value>(served),
+    ) {
+        (Ok(expected), Ok(served)) => {
+            let mut changed = Vec::new();
+            changed_pointers(&expected, &served, String::new(), &mut changed);
+            if changed.is_empty() {
+                report.push_str("the same JSON, but written differently (property order?)\n");
+            } else {
+                report.push_str(&format!("{} value(s) differ:\n", changed.len()));
+                for pointer in changed.iter().take(SHOWN) {
+                    report.push_str(&format!("  {pointer}\n"));
+                }
+                if changed.len() > SHOWN {
+                    report.push_str(&format!("  ... and {} more\n", changed.len() - SHOWN));
+                }
+            }
+        }
+        (Err(error), _) => report.push_str(&format!("the snapshot is not JSON: {error}\n")),
+        (_, Err(error)) => report.push_str(&format!("the served document is not JSON: {error}\n")),
+    }
+    let expected_lines: Vec<&str> = expected.lines().collect();
+    let served_lines: Vec<&str> = served.lines().collect();
+    let first = (0..expected_lines.len().max(served_lines.len()))
+        .find(|&i| expected_lines.get(i) != served_lines.get(i))
+        .unwrap_or(0);
+    let context = first.saturating_sub(3)..first + 4;
+    report.push_str(&format!("first differing line: {}\n", first + 1));
+    for (sign, lines) in [("-", &expected_lines), ("+", &served_lines)] {
+        for i in context.clone().filter(|&i| i < lines.len()) {
+            let mark = if i == first { sign } else { " " };
+            report.push_str(&format!("{mark}{:>5} {}\n", i + 1, lines[i]));
+        }
+    }
+    report
+}
+
+/// Collects the JSON pointers (RFC 6901) under `pointer` where `expected` and `served` differ.
+fn changed_pointers(expected: &Value, served: &Value, pointer: String, out: &mut Vec<String>) {
+    let escape = |key: &str| key.replace('~', "~0").replace('/', "~1");
+    match (expected, served) {
+        (Value::Object(old), Value::Object(new)) => {
+            for (key, value) in old {
+                let here = format!("{pointer}/{}", escape(key));
+                match new.get(key) {
+                    Some(other) => changed_pointers(value, other, here, out),
+                    None => out.push(format!("{here} (removed)")),
+                }
+            }
+            for key in new.keys().filter(|key| !old.contains_key(*key)) {
+                out.push(format!("{pointer}/{} (added)", escape(key)));
+            }
+        }
+        (Value::Array(old), Value::Array(new)) if old.len() == new.len() => {
+            for (index, (a, b)) in old.iter().zip(new).enumerate() {
+                changed_pointers(a, b, format!("{pointer}/{index}"), out);
+            }
+        }
+        _ if expected != served => out.push(format!("{pointer} (changed)")),
+        _ => {}
+    }
+}
+
+#[test]
+fn a_changed_document_is_reported_by_pointer_and_line() {
+    let expected = "{\n  \"a\": 1,\n  \"b\": {\"c/d\": [1, 2]}\n}\n";
+    let served = "{\n  \"a\": 1,\n  \"b\": {\"c/d\": [1, 3]},\n  \"e\": true\n}\n";
+    let report = difference(expected, served);
+    assert!(report.contains("/b/c~1d/1 (changed)"), "{report}");
+    assert!(report.contains("/e (added)"), "{report}");
+    assert!(report.contains("first differing line: 3"), "{report}");
+    assert!(report.contains("-    3   \"b\""), "{report}");
+    let reordered = "{\n  \"b\": {\"c/d\": [1, 2]},\n  \"a\": 1\n}\n";
+    let report = difference(expected, reordered);
+    assert!(report.contains("property order"), "{report}");
 }
 
 #[tokio::test]

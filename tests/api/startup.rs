@@ -1,25 +1,18 @@
 //! The real `edgecert` binary, started the way an operator starts it: start-up failures, the
 //! first-start token, file permissions, restarts with the same or another master key, signals.
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use serde_json::Value;
 
 use crate::common::{self, Backend, TestDatabase, ZONE};
-
-/// Generous for a cold start on a loaded two-core machine; only a broken server waits it out.
-const TIMEOUT: Duration = Duration::from_secs(60);
-
-const READY: &str = "edgecert is serving the API";
+use crate::process::{
+    ClosedPort, Server, Stream, TIMEOUT, edgecert, get, read_answer, write_request,
+};
 
 /// Base64 of 32 bytes that no generated key will ever equal.
 fn fixed_master_key() -> String {
@@ -30,323 +23,31 @@ fn csr_list_path() -> String {
     format!("/client/v4/zones/{ZONE}/custom_csrs")
 }
 
-/// `edgecert` in `dir`, on an ephemeral port, with none of the caller's settings.
-fn edgecert(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_edgecert"));
-    command
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // A developer's or CI's own configuration (a Postgres DATABASE_URL, a bootstrap token)
-    // would silently change what every test here starts.
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("EDGECERT_") {
-            command.env_remove(name);
-        }
-    }
-    command
-        .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .env("EDGECERT_LISTEN", "127.0.0.1:0");
-    command
-}
-
-/// Removes terminal colour sequences (`ESC [ ... letter`) so log fields can be matched.
-fn strip_ansi(line: &str) -> String {
-    let mut plain = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            plain.push(c);
-        }
-    }
-    plain
-}
-
-/// Reads `stream` line by line on its own thread, so the child never blocks on a full pipe.
-fn forward_lines(stream: impl Read + Send + 'static) -> Receiver<String> {
-    let (sender, receiver) = mpsc::channel();
-    thread::spawn(move || {
-        let mut reader = BufReader::new(stream);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    let text = String::from_utf8_lossy(&line);
-                    // Keep draining even when nobody listens any more.
-                    let _ = sender.send(strip_ansi(text.trim_end_matches(['\r', '\n'])));
-                }
-            }
-        }
-    });
-    receiver
-}
-
-#[derive(Debug)]
-enum Ended {
-    Closed,
-    TimedOut,
-}
-
-/// Receives lines into `seen` until one satisfies `wanted`.
-fn receive_until(
-    lines: &Receiver<String>,
-    seen: &mut Vec<String>,
-    deadline: Instant,
-    wanted: impl Fn(&str) -> bool,
-) -> Result<String, Ended> {
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(line) => {
-                seen.push(line.clone());
-                if wanted(&line) {
-                    return Ok(line);
-                }
-            }
-            Err(RecvTimeoutError::Timeout) => return Err(Ended::TimedOut),
-            Err(RecvTimeoutError::Disconnected) => return Err(Ended::Closed),
-        }
-    }
-}
-
-/// An `edgecert` child process, killed on drop so a failing test leaves nothing running.
-struct Process {
-    child: Child,
-    stdout: Receiver<String>,
-    stderr: Receiver<String>,
-    stdout_seen: Vec<String>,
-    stderr_seen: Vec<String>,
-}
-
-/// What a process printed, once it has exited.
-struct Finished {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Process {
-    fn spawn(mut command: Command) -> Self {
-        let mut child = command.spawn().expect("edgecert starts");
-        let stdout = forward_lines(child.stdout.take().expect("stdout is piped"));
-        let stderr = forward_lines(child.stderr.take().expect("stderr is piped"));
-        Self {
-            child,
-            stdout,
-            stderr,
-            stdout_seen: Vec::new(),
-            stderr_seen: Vec::new(),
-        }
-    }
-
-    #[track_caller]
-    fn wait_for_stderr(&mut self, wanted: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        match receive_until(&self.stderr, &mut self.stderr_seen, deadline, wanted) {
-            Ok(line) => line,
-            Err(end) => panic!(
-                "stderr {end:?} before the expected line; stderr so far:\n{}",
-                self.stderr_seen.join("\n")
-            ),
-        }
-    }
-
-    #[track_caller]
-    fn wait_for_stdout(&mut self, wanted: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        match receive_until(&self.stdout, &mut self.stdout_seen, deadline, wanted) {
-            Ok(line) => line,
-            Err(end) => panic!(
-                "stdout {end:?} before the expected line; stdout so far:\n{}\nstderr so far:\n{}",
-                self.stdout_seen.join("\n"),
-                self.stderr_seen.join("\n")
-            ),
-        }
-    }
-
-    /// Waits for the process to exit by itself and returns everything it printed.
-    #[track_caller]
-    fn finish(&mut self) -> Finished {
-        let deadline = Instant::now() + TIMEOUT;
-        // A closed pipe means the process has exited (it starts no children).
-        let stderr = receive_until(&self.stderr, &mut self.stderr_seen, deadline, |_| false);
-        let stdout = receive_until(&self.stdout, &mut self.stdout_seen, deadline, |_| false);
-        if matches!(stderr, Err(Ended::TimedOut)) || matches!(stdout, Err(Ended::TimedOut)) {
-            panic!(
-                "edgecert did not exit within {TIMEOUT:?}; stderr:\n{}",
-                self.stderr_seen.join("\n")
-            );
-        }
-        let status = self.child.wait().expect("wait for edgecert");
-        Finished {
-            status,
-            stdout: self.stdout_seen.join("\n"),
-            stderr: self.stderr_seen.join("\n"),
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A process that has logged that it serves the API.
-struct Server {
-    process: Process,
-    addr: SocketAddr,
-    ready_line: String,
-}
-
-impl Server {
-    #[track_caller]
-    fn start(command: Command) -> Self {
-        let mut process = Process::spawn(command);
-        let ready_line = process.wait_for_stderr(|line| line.contains(READY));
-        let addr = ready_line
-            .split_whitespace()
-            .find_map(|field| field.strip_prefix("listen="))
-            .and_then(|addr| addr.parse().ok())
-            .unwrap_or_else(|| panic!("no listen=ADDRESS in the ready line: {ready_line}"));
-        Self {
-            process,
-            addr,
-            ready_line,
-        }
-    }
-
-    /// The token printed at first start: the first non-empty line after the announcement.
-    #[track_caller]
-    fn generated_token(&mut self) -> String {
-        self.process
-            .wait_for_stdout(|line| line.contains("Use it as"));
-        let seen = &self.process.stdout_seen;
-        let announcement = seen
-            .iter()
-            .position(|line| line.contains("created an API token"))
-            .unwrap_or_else(|| panic!("no token announcement on stdout: {seen:?}"));
-        let token = seen[announcement + 1..]
-            .iter()
-            .map(|line| line.trim())
-            .find(|line| !line.is_empty())
-            .unwrap_or_default()
-            .to_string();
-        assert!(
-            token.len() >= 32
-                && token
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
-            "not a plausible token: {token:?} in {seen:?}"
-        );
-        token
-    }
-
-    /// Sends SIGTERM, as a service manager or `docker stop` does, and waits for the exit.
-    #[track_caller]
-    fn terminate(mut self) -> Finished {
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.process.child.id().to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM failed: {status}");
-        self.process.finish()
-    }
-
-    /// Terminates the server and asserts a clean, graceful exit.
-    #[track_caller]
-    fn stop(self) -> Finished {
-        let finished = self.terminate();
-        assert_eq!(
-            finished.status.code(),
-            Some(0),
-            "SIGTERM must end edgecert cleanly ({}); stderr:\n{}",
-            finished.status,
-            finished.stderr
-        );
-        assert!(
-            finished.stderr.contains("edgecert stopped"),
-            "no graceful shutdown logged; stderr:\n{}",
-            finished.stderr
-        );
-        assert!(!finished.stderr.contains("panicked"), "{}", finished.stderr);
-        finished
-    }
-}
-
-/// `GET path` over a raw connection: the status code and the JSON body.
+/// The token printed at first start: the first non-empty line after the announcement.
 #[track_caller]
-fn get(addr: SocketAddr, path: &str, authorization: Option<&str>) -> (u16, Value) {
-    send(addr, "GET", path, authorization, None)
-}
-
-/// One request over a raw connection: the status code and the JSON body.
-#[track_caller]
-fn send(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    authorization: Option<&str>,
-    body: Option<&str>,
-) -> (u16, Value) {
-    let mut stream = TcpStream::connect(addr).expect("connect to edgecert");
-    write_request(&mut stream, method, path, authorization, body);
-    read_response(stream)
-}
-
-#[track_caller]
-fn write_request(
-    stream: &mut TcpStream,
-    method: &str,
-    path: &str,
-    authorization: Option<&str>,
-    body: Option<&str>,
-) {
-    let mut request =
-        format!("{method} {path} HTTP/1.1\r\nHost: edgecert\r\nConnection: close\r\n");
-    if let Some(value) = authorization {
-        request.push_str(&format!("Authorization: {value}\r\n"));
-    }
-    if let Some(body) = body {
-        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    request.push_str("\r\n");
-    request.push_str(body.unwrap_or_default());
-    stream.write_all(request.as_bytes()).expect("send request");
-}
-
-#[track_caller]
-fn read_response(mut stream: TcpStream) -> (u16, Value) {
-    stream
-        .set_read_timeout(Some(TIMEOUT))
-        .expect("read timeout");
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).expect("read response");
-    let text = String::from_utf8_lossy(&response);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("not an HTTP response: {text:?}"));
-    let status = head
-        .strip_prefix("HTTP/1.1 ")
-        .and_then(|rest| rest.get(..3))
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {text:?}"));
-    let body =
-        serde_json::from_str(body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {text:?}"));
-    (status, body)
+fn generated_token(server: &mut Server) -> String {
+    server
+        .process
+        .wait_for_stdout(|line| line.contains("Use it as"));
+    let seen = server.process.seen(Stream::Stdout);
+    let announcement = seen
+        .iter()
+        .position(|line| line.contains("created an API token"))
+        .unwrap_or_else(|| panic!("no token announcement on stdout: {seen:?}"));
+    let token = seen[announcement + 1..]
+        .iter()
+        .map(|line| line.trim())
+        .find(|line| !line.is_empty())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        token.len() >= 32
+            && token
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+        "not a plausible token: {token:?} in {seen:?}"
+    );
+    token
 }
 
 /// Asserts that `token` is accepted: the CSR list answers 200 with a success envelope.
@@ -361,7 +62,7 @@ fn assert_token_works(addr: SocketAddr, token: &str) {
 /// checking it names every one of `expected`.
 #[track_caller]
 fn assert_fails_to_start(command: Command, expected: &[&str]) -> String {
-    let finished = Process::spawn(command).finish();
+    let finished = crate::process::run(command);
     let stderr = &finished.stderr;
     assert!(
         !stderr.contains("panicked"),
@@ -512,7 +213,7 @@ fn first_start_prints_a_working_token_once_and_stores_only_its_hash() {
     let dir = tempfile::tempdir().unwrap();
 
     let mut first = Server::start(edgecert(dir.path()));
-    let token = first.generated_token();
+    let token = generated_token(&mut first);
     assert!(dir.path().join("edgecert.db").is_file());
     assert!(dir.path().join("edgecert.db.master-key").is_file());
     assert_token_works(first.addr, &token);
@@ -579,7 +280,7 @@ fn default_sqlite_files_are_private_to_the_owner() {
 fn a_different_master_key_is_refused_and_the_original_still_works() {
     let dir = tempfile::tempdir().unwrap();
     let mut first = Server::start(edgecert(dir.path()));
-    let token = first.generated_token();
+    let token = generated_token(&mut first);
     first.stop();
 
     let mut command = edgecert(dir.path());
@@ -624,7 +325,7 @@ fn help_exits_zero_and_lists_serve() {
     let dir = tempfile::tempdir().unwrap();
     let mut command = edgecert(dir.path());
     command.arg("--help");
-    let finished = Process::spawn(command).finish();
+    let finished = crate::process::run(command);
     assert!(finished.status.success(), "{}", finished.status);
     assert!(finished.stdout.contains("serve"), "{}", finished.stdout);
     assert!(
@@ -657,7 +358,11 @@ fn sigterm_during_load_loses_nothing() {
     let mut command = edgecert(dir.path());
     command
         .env("EDGECERT_BOOTSTRAP_TOKEN", "load-test-token")
-        .env("EDGECERT_KEYGEN_CONCURRENCY", "1");
+        .env("EDGECERT_KEYGEN_CONCURRENCY", "1")
+        // Without a pool every RSA CSR generates its key behind the one permit. With one, the
+        // refill thread would race the requests, and those finding a pooled key would not load
+        // the shutdown.
+        .env("EDGECERT_RSA_POOL_SIZE", "0");
     let server = Server::start(command);
     let addr = server.addr;
     let body = r#"{"country":"US","state":"MA","locality":"Boston","organization":"City of Boston",
@@ -672,11 +377,12 @@ fn sigterm_during_load_loses_nothing() {
                     &mut stream,
                     "POST",
                     &csr_list_path(),
-                    Some("Bearer load-test-token"),
+                    &[("Authorization", "Bearer load-test-token")],
                     Some(body),
                 );
                 sent_tx.send(()).expect("main thread waits");
-                read_response(stream)
+                let answer = read_answer(stream);
+                (answer.status, answer.json())
             })
         })
         .collect();
@@ -781,16 +487,11 @@ fn migrate_check_config_and_probe_commands() {
     assert_eq!(status, 200);
     assert_eq!(body["status"], "ready");
     server.stop();
-    let down = probe(format!("127.0.0.1:{}", free_port()));
+    // Held bound but not listening: never a port that was free a moment ago and may be taken.
+    let closed = ClosedPort::bind();
+    let down = probe(closed.addr.to_string());
     assert!(
         !down.status.success(),
         "probe must fail with nothing listening"
     );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("a free port")
 }
