@@ -80,13 +80,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     let grace = std::time::Duration::from_secs(args.shutdown_grace);
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let in_flight = state.in_flight.clone();
     let server = serve(listener, state, async move {
         shutdown.await;
         let _ = stopping_tx.send(());
     });
-    // Draining waits for in-flight requests; the grace period bounds it, so a stuck client
-    // cannot keep the process from exiting. A request cut off here commits nothing: every
-    // write is one transaction.
+    // Draining waits for in-flight requests, those whose client hung up included (they run on
+    // in their own tasks, which the server does not wait for); the grace period bounds it, so
+    // a stuck client cannot keep the process from exiting. A request cut off here commits
+    // nothing: every write is one transaction.
+    let server = async move {
+        server.await?;
+        in_flight.idle().await;
+        Ok::<(), std::io::Error>(())
+    };
     let deadline = async move {
         if stopping_rx.await.is_ok() {
             tokio::time::sleep(grace).await;

@@ -5,6 +5,7 @@
 pub mod certificates;
 pub mod csrs;
 pub mod hostnames;
+mod in_flight;
 mod startup;
 mod tokens;
 pub mod uploads;
@@ -18,6 +19,7 @@ use crate::pki::certificate::TrustStore;
 use crate::pki::{KeyFactory, MasterKey, PkiError};
 use crate::store::{Store, StoreError};
 
+pub use in_flight::InFlight;
 pub use startup::{NewToken, check_config};
 pub use tokens::{TokenSet, hash_token};
 
@@ -35,6 +37,8 @@ pub struct AppState {
     /// Roots that uploaded certificates must chain to; parsed once at start-up.
     pub trust: Arc<TrustStore>,
     pub strict: bool,
+    /// Requests still running, answered or not.
+    pub in_flight: InFlight,
 }
 
 impl AppState {

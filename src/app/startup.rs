@@ -77,6 +77,7 @@ impl AppState {
                 tokens: Arc::new(tokens),
                 trust: Arc::new(trust),
                 strict: args.strict,
+                in_flight: super::InFlight::default(),
             },
             new_token,
         ))

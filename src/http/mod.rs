@@ -63,7 +63,10 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("a request handler panicked").into_response()
         }))
-        .layer(middleware::from_fn(run_to_completion))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            run_to_completion,
+        ))
         // Outermost, so it sees every answer, a caught panic's 500 included. It logs the route,
         // path and outcome only: never headers (credentials), query strings or bodies.
         .layer(middleware::from_fn(observe::observe))
@@ -74,10 +77,20 @@ pub fn router(state: AppState) -> Router {
 /// the handler half-way. A cancelled handler could drop a database transaction while it is
 /// being opened (sqlx cannot always roll back then) and leave its connection holding SQLite's
 /// write lock; finished instead, a write commits or fails as a whole.
-async fn run_to_completion(request: Request, next: middleware::Next) -> Response {
+/// The task is counted in [`AppState::in_flight`] until it ends.
+async fn run_to_completion(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: middleware::Next,
+) -> Response {
     use tracing::Instrument as _;
+    let running = state.in_flight.enter();
     // The task carries the request's span, so what the handler logs keeps the request id.
-    match tokio::spawn(next.run(request).in_current_span()).await {
+    let task = async move {
+        let _running = running;
+        next.run(request).await
+    };
+    match tokio::spawn(task.in_current_span()).await {
         Ok(response) => response,
         Err(error) => {
             ApiError::internal(format_args!("request task failed: {error}")).into_response()

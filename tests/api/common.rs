@@ -343,6 +343,48 @@ impl TestApp {
         }
     }
 
+    /// Whether any connection holds a write transaction open: on SQLite, a write lock that a
+    /// new writer cannot take at once; on Postgres, a session idle inside a transaction.
+    pub async fn write_lock_is_held(&self) -> bool {
+        match self.db.backend() {
+            Backend::Sqlite => {
+                use sqlx::ConnectOptions as _;
+                use std::str::FromStr as _;
+                let mut connection = sqlx::sqlite::SqliteConnectOptions::from_str(&self.db.url)
+                    .expect("sqlite url")
+                    .busy_timeout(std::time::Duration::ZERO)
+                    .connect()
+                    .await
+                    .expect("open sqlite");
+                let held = sqlx::query("BEGIN IMMEDIATE")
+                    .execute(&mut connection)
+                    .await
+                    .is_err();
+                if !held {
+                    sqlx::query("ROLLBACK")
+                        .execute(&mut connection)
+                        .await
+                        .expect("rollback");
+                }
+                held
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.db.url)
+                    .await
+                    .expect("open postgres");
+                let open: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+                     AND state LIKE 'idle in transaction%'",
+                )
+                .fetch_one(&pool)
+                .await
+                .expect("pg_stat_activity");
+                pool.close().await;
+                open > 0
+            }
+        }
+    }
+
     /// Counts rows of a table directly in the database.
     pub async fn count_rows(&self, table: &str) -> i64 {
         let sql = format!("SELECT COUNT(*) FROM {table}");
