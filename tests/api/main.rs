@@ -17,3 +17,4 @@ mod observability;
 mod openapi;
 mod operations;
 mod startup;
+mod upgrade;
