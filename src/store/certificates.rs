@@ -211,12 +211,13 @@ macro_rules! certificate_methods {
 
             fn key_from_row(row: &$row) -> Result<super::StoredKey, super::StoreError> {
                 use sqlx::Row as _;
+                let spki_der: Vec<u8> = row.try_get("spki_der")?;
                 Ok(super::StoredKey {
                     id: row.try_get("id")?,
                     key_type: super::parse_key_type(row.try_get("key_type")?)?,
                     encrypted_pkcs8: row.try_get("encrypted_pkcs8")?,
-                    spki_der: row.try_get("spki_der")?,
-                    spki_sha256: super::hash_array(row.try_get("spki_sha256")?)?,
+                    spki_sha256: crate::pki::keys::spki_sha256(&spki_der),
+                    spki_der,
                 })
             }
 
@@ -247,14 +248,13 @@ macro_rules! certificate_methods {
                 key: &super::StoredKey,
             ) -> Result<(), super::StoreError> {
                 sqlx::query(&format!(
-                    "INSERT INTO {table} ({}) VALUES ($1, $2, $3, $4, $5)",
+                    "INSERT INTO {table} ({}) VALUES ($1, $2, $3, $4)",
                     super::KEY_COLUMNS
                 ))
                 .bind(key.id)
                 .bind(key.key_type.as_str())
                 .bind(&key.encrypted_pkcs8)
                 .bind(&key.spki_der)
-                .bind(&key.spki_sha256[..])
                 .execute(&mut **tx)
                 .await
                 .map_err(super::on_write)?;

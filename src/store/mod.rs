@@ -60,7 +60,7 @@ impl Scope {
 }
 
 /// The columns of a sealed key, in `private_keys` and in `key_pool` alike.
-const KEY_COLUMNS: &str = "id, key_type, encrypted_pkcs8, spki_der, spki_sha256";
+const KEY_COLUMNS: &str = "id, key_type, encrypted_pkcs8, spki_der";
 
 /// A private key as stored: the PKCS#8 bytes sealed under the master key, the public half in clear.
 #[derive(Clone)]
@@ -69,6 +69,7 @@ pub struct StoredKey {
     pub key_type: KeyType,
     pub encrypted_pkcs8: Vec<u8>,
     pub spki_der: Vec<u8>,
+    /// SHA-256 of `spki_der`, computed when the key is sealed or read; not stored.
     pub spki_sha256: [u8; 32],
 }
 

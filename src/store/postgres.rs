@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::pki::KeyType;
 
-use super::certificates::certificate_methods;
+use super::certificates::{certificate_methods, from_micros, to_micros};
 use super::{
     CertificateRecord, ConnectError, CsrOrder, CsrRecord, Direction, HostnameFilter,
     HostnameRecord, KEY_COLUMNS, KeyRef, Page, PageRequest, PoolStats, Scope, Store, StoreError,
@@ -20,7 +20,7 @@ use super::{
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 const CSR_COLUMNS: &str = "id, scope_kind, scope_id, name, description, country, state, locality, \
-     organization, organizational_unit, common_name, sans, key_type, csr_pem, key_id, created_at";
+     organization, organizational_unit, common_name, sans, key_type, csr_pem, key_id, created_at_us";
 
 /// How long a pooled connection may sit idle before it is pinged on its next acquire.
 const PING_AFTER_IDLE: Duration = Duration::from_secs(5);
@@ -88,7 +88,7 @@ fn csr_from_row(row: &PgRow) -> Result<CsrRecord, StoreError> {
         key_type: parse_key_type(row.try_get("key_type")?)?,
         csr_pem: row.try_get("csr_pem")?,
         key_id: row.try_get("key_id")?,
-        created_at: row.try_get("created_at")?,
+        created_at: from_micros(row.try_get("created_at_us")?)?,
     })
 }
 
@@ -96,8 +96,8 @@ fn order_clause(order: CsrOrder, direction: Direction) -> &'static str {
     // NULLS FIRST ascending (and LAST descending) is SQLite's fixed behaviour; Postgres is told
     // explicitly so both backends page through unnamed CSRs identically.
     match (order, direction) {
-        (CsrOrder::CreatedAt, Direction::Asc) => "created_at ASC, id ASC",
-        (CsrOrder::CreatedAt, Direction::Desc) => "created_at DESC, id DESC",
+        (CsrOrder::CreatedAt, Direction::Asc) => "created_at_us ASC, id ASC",
+        (CsrOrder::CreatedAt, Direction::Desc) => "created_at_us DESC, id DESC",
         (CsrOrder::Name, Direction::Asc) => "name ASC NULLS FIRST, id ASC",
         (CsrOrder::Name, Direction::Desc) => "name DESC NULLS LAST, id DESC",
         (CsrOrder::AccountTag, Direction::Asc) => "account_tag ASC NULLS FIRST, id ASC",
@@ -113,21 +113,20 @@ impl Store for PostgresStore {
         // the end of the statement, when the key row exists.
         sqlx::query(
             "WITH new_key AS ( \
-                 INSERT INTO private_keys (id, key_type, encrypted_pkcs8, spki_der, spki_sha256) \
-                 VALUES ($1, $2, $3, $4, $5)), \
+                 INSERT INTO private_keys (id, key_type, encrypted_pkcs8, spki_der) \
+                 VALUES ($1, $2, $3, $4)), \
              new_csr AS ( \
                  INSERT INTO custom_csrs (id, scope_kind, scope_id, account_tag, name, description, \
                  country, state, locality, organization, organizational_unit, common_name, sans, \
-                 key_type, csr_pem, key_id, created_at) \
-                 VALUES ($6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)) \
-             INSERT INTO custom_csr_counts (scope_kind, scope_id, csr_count) VALUES ($7, $8, 1) \
+                 key_type, csr_pem, key_id, created_at_us) \
+                 VALUES ($5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)) \
+             INSERT INTO custom_csr_counts (scope_kind, scope_id, csr_count) VALUES ($6, $7, 1) \
              ON CONFLICT (scope_kind, scope_id) DO UPDATE SET csr_count = custom_csr_counts.csr_count + 1",
         )
         .bind(key.id)
         .bind(key.key_type.as_str())
         .bind(&key.encrypted_pkcs8)
         .bind(&key.spki_der)
-        .bind(&key.spki_sha256[..])
         .bind(csr.id)
         .bind(csr.scope.kind())
         .bind(csr.scope.id())
@@ -144,7 +143,7 @@ impl Store for PostgresStore {
         .bind(csr.key_type.as_str())
         .bind(&csr.csr_pem)
         .bind(csr.key_id)
-        .bind(csr.created_at)
+        .bind(to_micros(csr.created_at))
         .execute(&self.pool)
         .await
         .map_err(on_write)?;

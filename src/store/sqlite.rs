@@ -164,13 +164,13 @@ impl Store for SqliteStore {
         // completion (see `http::run_to_completion`), so the script is never abandoned half-way.
         let written = sqlx::query(
             "BEGIN IMMEDIATE; \
-             INSERT INTO private_keys (id, key_type, encrypted_pkcs8, spki_der, spki_sha256) \
-             VALUES ($1, $2, $3, $4, $5); \
+             INSERT INTO private_keys (id, key_type, encrypted_pkcs8, spki_der) \
+             VALUES ($1, $2, $3, $4); \
              INSERT INTO custom_csrs (id, scope_kind, scope_id, account_tag, name, description, \
              country, state, locality, organization, organizational_unit, common_name, sans, \
              key_type, csr_pem, key_id, created_at_us) \
-             VALUES ($6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22); \
-             INSERT INTO custom_csr_counts (scope_kind, scope_id, csr_count) VALUES ($7, $8, 1) \
+             VALUES ($5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21); \
+             INSERT INTO custom_csr_counts (scope_kind, scope_id, csr_count) VALUES ($6, $7, 1) \
              ON CONFLICT (scope_kind, scope_id) DO UPDATE SET csr_count = custom_csr_counts.csr_count + 1; \
              COMMIT",
         )
@@ -178,7 +178,6 @@ impl Store for SqliteStore {
         .bind(key.key_type.as_str())
         .bind(&key.encrypted_pkcs8)
         .bind(&key.spki_der)
-        .bind(&key.spki_sha256[..])
         .bind(csr.id)
         .bind(csr.scope.kind())
         .bind(csr.scope.id())
