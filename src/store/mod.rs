@@ -1,7 +1,8 @@
 //! Persistence: one `Store` trait, implemented for Postgres and SQLite and picked by URL scheme.
 
-mod certificates;
 mod postgres;
+mod records;
+mod sql;
 mod sqlite;
 
 use std::fmt;
@@ -14,11 +15,11 @@ use uuid::Uuid;
 use crate::pki::keys::spki_sha256;
 use crate::pki::{KeyType, MasterKey, PkiError, PrivateKey};
 
-pub use certificates::{
+pub use postgres::PostgresStore;
+pub use records::{
     CertificateOptions, CertificateRecord, HostnameFilter, HostnameMatch, HostnameRecord, KeyRef,
     SslOptions, StoredCertificate,
 };
-pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// Where a CSR lives. Zone and account CSRs are separate namespaces.
