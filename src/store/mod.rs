@@ -313,11 +313,25 @@ impl Backend {
     }
 }
 
-/// Connects to the database named by `url` and applies pending migrations.
-pub async fn connect(url: &str) -> Result<Arc<dyn Store>, ConnectError> {
+/// Connects to the database named by `url` and applies pending migrations. The pool holds
+/// at most `max_connections` (`None`: the backend's default for this machine's cores).
+pub async fn connect(
+    url: &str,
+    max_connections: Option<u32>,
+) -> Result<Arc<dyn Store>, ConnectError> {
+    let cores = std::thread::available_parallelism()
+        .map_or(2, std::num::NonZeroUsize::get)
+        .try_into()
+        .unwrap_or(u32::MAX);
     match Backend::of_url(url)? {
-        Backend::Postgres => Ok(Arc::new(PostgresStore::connect(url).await?)),
-        Backend::Sqlite => Ok(Arc::new(SqliteStore::connect(url).await?)),
+        Backend::Postgres => {
+            let max = max_connections.unwrap_or_else(|| PostgresStore::default_connections(cores));
+            Ok(Arc::new(PostgresStore::connect(url, max).await?))
+        }
+        Backend::Sqlite => {
+            let max = max_connections.unwrap_or_else(|| SqliteStore::default_connections(cores));
+            Ok(Arc::new(SqliteStore::connect(url, max).await?))
+        }
     }
 }
 

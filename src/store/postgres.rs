@@ -22,10 +22,17 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    pub async fn connect(url: &str) -> Result<Self, ConnectError> {
+    /// Four connections per core: a request holds one only while its statements run, and
+    /// most of that time is the round trip, so a core keeps several busy.
+    pub fn default_connections(cores: u32) -> u32 {
+        cores.saturating_mul(4)
+    }
+
+    /// Connects with at most `max_connections` and applies pending migrations.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, ConnectError> {
         let options = PgConnectOptions::from_str(url).map_err(ConnectError::Open)?;
         let pool = PgPoolOptions::new()
-            .max_connections(8)
+            .max_connections(max_connections.max(1))
             // sqlx pings a connection on every acquire by default: a full round trip to the
             // server in front of each query. A connection in steady use is known to be alive;
             // only one idle long enough for the server (or a proxy) to have dropped it is checked.

@@ -32,7 +32,15 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    pub async fn connect(url: &str) -> Result<Self, ConnectError> {
+    /// The writer, one reader per core and one more, so a read waiting on the disk does not
+    /// leave a core idle.
+    pub fn default_connections(cores: u32) -> u32 {
+        cores.saturating_add(2)
+    }
+
+    /// Connects with at most `max_connections`, the writer included (at least one reader is
+    /// kept), and applies pending migrations.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, ConnectError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(ConnectError::Open)?
             .create_if_missing(true)
@@ -57,9 +65,8 @@ impl SqliteStore {
             .await
             .map_err(ConnectError::Open)?;
         MIGRATOR.run(&writer).await?;
-        // Two cores: three readers and the writer keep both busy without queueing reads.
         let pool = SqlitePoolOptions::new()
-            .max_connections(3)
+            .max_connections(max_connections.saturating_sub(1).max(1))
             .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
@@ -167,5 +174,21 @@ fn create_private_file(path: &Path) -> Result<(), ConnectError> {
             path: path.display().to_string(),
             source,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    #[tokio::test]
+    async fn the_configured_connection_count_includes_the_writer() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("edgecert.db").display());
+        let store = SqliteStore::connect(&url, 5).await.expect("opens");
+        assert_eq!(store.pool_stats().max, 5);
+        let store = SqliteStore::connect(&url, 1).await.expect("opens");
+        assert_eq!(store.pool_stats().max, 2, "one reader is always kept");
     }
 }
