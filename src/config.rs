@@ -103,6 +103,12 @@ pub struct ServeArgs {
     #[arg(long, env = "EDGECERT_RSA_POOL_SIZE", default_value_t = DEFAULT_RSA_POOL_SIZE, value_parser = clap::value_parser!(u64).range(0..=MAX_RSA_POOL_SIZE))]
     pub rsa_pool_size: u64,
 
+    /// Database connections edgecert may hold open (default: four per CPU core on Postgres;
+    /// on SQLite one reader per core and one more, plus the single writer). On SQLite the
+    /// value counts the writer, and at least one reader is kept.
+    #[arg(long, env = "EDGECERT_DATABASE_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub database_max_connections: Option<u32>,
+
     /// Seconds to let in-flight requests finish after SIGTERM or SIGINT before exiting anyway.
     #[arg(long, env = "EDGECERT_SHUTDOWN_GRACE", default_value_t = 30)]
     pub shutdown_grace: u64,
@@ -132,6 +138,7 @@ impl ServeArgs {
             no_public_roots: false,
             keygen_concurrency: None,
             rsa_pool_size: DEFAULT_RSA_POOL_SIZE,
+            database_max_connections: None,
             shutdown_grace: 30,
             metrics_listen: None,
             log_format: LogFormat::Text,
@@ -165,6 +172,7 @@ impl fmt::Debug for ServeArgs {
             .field("trust_roots", &self.trust_roots)
             .field("no_public_roots", &self.no_public_roots)
             .field("keygen_concurrency", &self.keygen_concurrency)
+            .field("database_max_connections", &self.database_max_connections)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("metrics_listen", &self.metrics_listen)
             .field("log_format", &self.log_format)
@@ -267,6 +275,22 @@ mod tests {
         assert!(ServeArgs::parse_from(["serve", "--strict"]).strict);
         assert!(ServeArgs::parse_from(["serve", "--strict=true"]).strict);
         assert!(!ServeArgs::parse_from(["serve", "--strict=false"]).strict);
+    }
+
+    #[test]
+    fn database_max_connections_defaults_to_the_backend_and_refuses_zero() {
+        assert_eq!(
+            ServeArgs::parse_from(["serve"]).database_max_connections,
+            None
+        );
+        let args = ServeArgs::parse_from(["serve", "--database-max-connections", "12"]);
+        assert_eq!(args.database_max_connections, Some(12));
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        assert!(Wrapper::try_parse_from(["serve", "--database-max-connections", "0"]).is_err());
     }
 
     #[test]

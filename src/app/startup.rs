@@ -29,7 +29,7 @@ impl AppState {
     pub async fn open(args: &ServeArgs) -> anyhow::Result<(Self, Option<NewToken>)> {
         let key_source = master_key_source(args)?;
         let trust = trust_store(args)?;
-        let store = store::connect(&args.database_url).await?;
+        let store = store::connect(&args.database_url, args.database_max_connections).await?;
         let master_key = match key_source {
             KeySource::Given(key) => *key,
             KeySource::File(path) => {

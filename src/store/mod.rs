@@ -1,7 +1,8 @@
 //! Persistence: one `Store` trait, implemented for Postgres and SQLite and picked by URL scheme.
 
-mod certificates;
 mod postgres;
+mod records;
+mod sql;
 mod sqlite;
 
 use std::fmt;
@@ -14,11 +15,11 @@ use uuid::Uuid;
 use crate::pki::keys::spki_sha256;
 use crate::pki::{KeyType, MasterKey, PkiError, PrivateKey};
 
-pub use certificates::{
+pub use postgres::PostgresStore;
+pub use records::{
     CertificateOptions, CertificateRecord, HostnameFilter, HostnameMatch, HostnameRecord, KeyRef,
     SslOptions, StoredCertificate,
 };
-pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// Where a CSR lives. Zone and account CSRs are separate namespaces.
@@ -60,7 +61,7 @@ impl Scope {
 }
 
 /// The columns of a sealed key, in `private_keys` and in `key_pool` alike.
-const KEY_COLUMNS: &str = "id, key_type, encrypted_pkcs8, spki_der, spki_sha256";
+const KEY_COLUMNS: &str = "id, key_type, encrypted_pkcs8, spki_der";
 
 /// A private key as stored: the PKCS#8 bytes sealed under the master key, the public half in clear.
 #[derive(Clone)]
@@ -69,6 +70,7 @@ pub struct StoredKey {
     pub key_type: KeyType,
     pub encrypted_pkcs8: Vec<u8>,
     pub spki_der: Vec<u8>,
+    /// SHA-256 of `spki_der`, computed when the key is sealed or read; not stored.
     pub spki_sha256: [u8; 32],
 }
 
@@ -311,11 +313,25 @@ impl Backend {
     }
 }
 
-/// Connects to the database named by `url` and applies pending migrations.
-pub async fn connect(url: &str) -> Result<Arc<dyn Store>, ConnectError> {
+/// Connects to the database named by `url` and applies pending migrations. The pool holds
+/// at most `max_connections` (`None`: the backend's default for this machine's cores).
+pub async fn connect(
+    url: &str,
+    max_connections: Option<u32>,
+) -> Result<Arc<dyn Store>, ConnectError> {
+    let cores = std::thread::available_parallelism()
+        .map_or(2, std::num::NonZeroUsize::get)
+        .try_into()
+        .unwrap_or(u32::MAX);
     match Backend::of_url(url)? {
-        Backend::Postgres => Ok(Arc::new(PostgresStore::connect(url).await?)),
-        Backend::Sqlite => Ok(Arc::new(SqliteStore::connect(url).await?)),
+        Backend::Postgres => {
+            let max = max_connections.unwrap_or_else(|| PostgresStore::default_connections(cores));
+            Ok(Arc::new(PostgresStore::connect(url, max).await?))
+        }
+        Backend::Sqlite => {
+            let max = max_connections.unwrap_or_else(|| SqliteStore::default_connections(cores));
+            Ok(Arc::new(SqliteStore::connect(url, max).await?))
+        }
     }
 }
 

@@ -86,7 +86,7 @@ async fn concurrent_claims_from_two_instances_never_share_a_key(backend: Backend
     const POOLED: u64 = 12;
     let app = app_with_pool(backend, POOLED).await;
     assert_eq!(app.state.key_pool.fill().await.expect("pool fills"), POOLED);
-    let other_instance = edgecert::store::connect(&app.db.url)
+    let other_instance = edgecert::store::connect(&app.db.url, None)
         .await
         .expect("second connection pool");
     let stores = [app.store(), other_instance];

@@ -20,3 +20,4 @@ mod observability_binary;
 mod openapi;
 mod operations;
 mod startup;
+mod upgrade;

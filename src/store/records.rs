@@ -1,0 +1,135 @@
+//! Custom hostnames and custom certificates as stored, and the column codecs both backends
+//! share (microsecond timestamps, JSON text).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::StoreError;
+
+/// The private key a certificate uses. `owned` keys were uploaded with the certificate and
+/// are destroyed with it; others belong to a CSR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRef {
+    pub key_id: Uuid,
+    pub owned: bool,
+}
+
+/// A verified certificate as stored: the PEM bundle and what the API shows about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredCertificate {
+    pub bundle_pem: String,
+    pub issuer: String,
+    pub serial_number: String,
+    pub signature: String,
+    pub hosts: Vec<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub issued_on: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_on: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub uploaded_on: OffsetDateTime,
+    pub fingerprint_sha256: String,
+}
+
+/// The `ssl` settings of a custom hostname as requested, echoed back in answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SslOptions {
+    pub method: Option<String>,
+    #[serde(rename = "type")]
+    pub ssl_type: Option<String>,
+    pub bundle_method: Option<String>,
+    pub certificate_authority: Option<String>,
+    pub wildcard: Option<bool>,
+    pub cloudflare_branding: Option<bool>,
+    pub settings: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostnameRecord {
+    pub id: Uuid,
+    pub zone_id: String,
+    pub hostname: String,
+    pub ssl_id: Uuid,
+    pub ssl_options: SslOptions,
+    pub key: Option<KeyRef>,
+    pub custom_csr_id: Option<Uuid>,
+    pub certificate: Option<StoredCertificate>,
+    pub custom_metadata: Option<Value>,
+    pub custom_origin_server: Option<String>,
+    pub custom_origin_sni: Option<String>,
+    pub ownership_token: Uuid,
+    pub created_at: OffsetDateTime,
+}
+
+/// Settings of a custom certificate other than the certificate itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateOptions {
+    pub bundle_method: String,
+    #[serde(rename = "type")]
+    pub certificate_type: String,
+    pub geo_restrictions: Option<Value>,
+    pub policy: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CertificateRecord {
+    pub id: Uuid,
+    pub zone_id: String,
+    pub key: KeyRef,
+    pub custom_csr_id: Option<Uuid>,
+    pub certificate: StoredCertificate,
+    pub options: CertificateOptions,
+    pub priority: i64,
+    pub uploaded_on: OffsetDateTime,
+    pub modified_on: OffsetDateTime,
+}
+
+/// Optional list filters for custom hostnames.
+#[derive(Debug, Clone, Default)]
+pub struct HostnameFilter {
+    pub id: Option<Uuid>,
+    pub hostname: Option<HostnameMatch>,
+}
+
+/// How a hostname filter matches (hostnames are stored in lower case).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostnameMatch {
+    Exact(String),
+    Contains(String),
+    StartsWith(String),
+}
+
+impl HostnameMatch {
+    /// The filter as (exact value, LIKE pattern), one of them set.
+    pub(super) fn sql(&self) -> (Option<&str>, Option<String>) {
+        let escape = |text: &str| {
+            text.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        };
+        match self {
+            HostnameMatch::Exact(name) => (Some(name), None),
+            HostnameMatch::Contains(part) => (None, Some(format!("%{}%", escape(part)))),
+            HostnameMatch::StartsWith(prefix) => (None, Some(format!("{}%", escape(prefix)))),
+        }
+    }
+}
+
+pub(super) fn to_micros(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX)
+}
+
+pub(super) fn from_micros(micros: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
+        .map_err(|e| StoreError::Corrupt(format!("timestamp out of range: {e}")))
+}
+
+pub(super) fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("encoding JSON: {e}")))
+}
+
+pub(super) fn from_json<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("stored JSON: {e}")))
+}

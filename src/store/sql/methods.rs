@@ -1,0 +1,530 @@
+//! The `Store` methods of [`sql_store!`](super::sql_store), for every table.
+
+/// `impl Store for $store`, over the row codecs and hooks `sql_store!` puts beside it.
+macro_rules! store_methods {
+    ($store:ty, $db:ty, $migrator:expr) => {
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            async fn insert_csr(
+                &self,
+                csr: &$crate::store::CsrRecord,
+                key: &$crate::store::StoredKey,
+            ) -> Result<(), $crate::store::StoreError> {
+                self.execute_csr_insert(Self::bind_csr_insert(csr, key)).await
+            }
+
+            async fn get_csr(
+                &self,
+                scope: &$crate::store::Scope,
+                id: uuid::Uuid,
+            ) -> Result<$crate::store::CsrRecord, $crate::store::StoreError> {
+                let sql = format!(
+                    "SELECT {} FROM custom_csrs WHERE id = $1 AND scope_kind = $2 AND scope_id = $3",
+                    $crate::store::sql::CSR_COLUMNS
+                );
+                let row = sqlx::query(&sql)
+                    .bind(id)
+                    .bind(scope.kind())
+                    .bind(scope.id())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or($crate::store::StoreError::NotFound)?;
+                Self::csr_from_row(&row)
+            }
+
+            async fn list_csrs(
+                &self,
+                scope: &$crate::store::Scope,
+                order: $crate::store::CsrOrder,
+                direction: $crate::store::Direction,
+                page: $crate::store::PageRequest,
+            ) -> Result<$crate::store::Page<$crate::store::CsrRecord>, $crate::store::StoreError> {
+                let (limit, offset) = page.limit_offset();
+                // Skipped rows are walked in the covering index only; full rows are read for
+                // one page.
+                let order = $crate::store::sql::csr_order(order, direction, Self::SAY_NULLS_ORDER);
+                let sql = format!(
+                    "SELECT {columns} FROM custom_csrs WHERE id IN (\
+                         SELECT id FROM custom_csrs WHERE scope_kind = $1 AND scope_id = $2 \
+                         ORDER BY {order} LIMIT $3 OFFSET $4) \
+                     ORDER BY {order}",
+                    columns = $crate::store::sql::CSR_COLUMNS
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(scope.kind())
+                    .bind(scope.id())
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let total: i64 = sqlx::query_scalar(
+                    "SELECT csr_count FROM custom_csr_counts WHERE scope_kind = $1 AND scope_id = $2",
+                )
+                .bind(scope.kind())
+                .bind(scope.id())
+                .fetch_optional(&self.pool)
+                .await?
+                .unwrap_or(0);
+                Ok($crate::store::Page {
+                    items: rows.iter().map(Self::csr_from_row).collect::<Result<_, _>>()?,
+                    total_count: u64::try_from(total).unwrap_or_default(),
+                })
+            }
+
+            async fn delete_csr(
+                &self,
+                scope: &$crate::store::Scope,
+                id: uuid::Uuid,
+            ) -> Result<(), $crate::store::StoreError> {
+                use $crate::store::on_delete;
+                let mut tx = self.begin_write().await?;
+                let key_id: uuid::Uuid = sqlx::query_scalar(
+                    "DELETE FROM custom_csrs WHERE id = $1 AND scope_kind = $2 AND scope_id = $3 \
+                     RETURNING key_id",
+                )
+                .bind(id)
+                .bind(scope.kind())
+                .bind(scope.id())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(on_delete)?
+                .ok_or($crate::store::StoreError::NotFound)?;
+                sqlx::query("DELETE FROM private_keys WHERE id = $1")
+                    .bind(key_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(on_delete)?;
+                sqlx::query(
+                    "UPDATE custom_csr_counts SET csr_count = csr_count - 1 \
+                     WHERE scope_kind = $1 AND scope_id = $2",
+                )
+                .bind(scope.kind())
+                .bind(scope.id())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn get_key(
+                &self,
+                key_id: uuid::Uuid,
+            ) -> Result<$crate::store::StoredKey, $crate::store::StoreError> {
+                let row = sqlx::query(&format!(
+                    "SELECT {} FROM private_keys WHERE id = $1",
+                    $crate::store::KEY_COLUMNS
+                ))
+                .bind(key_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or($crate::store::StoreError::NotFound)?;
+                Self::key_from_row(&row)
+            }
+
+            async fn add_pool_key(
+                &self,
+                key: &$crate::store::StoredKey,
+            ) -> Result<(), $crate::store::StoreError> {
+                let mut tx = self.begin_write().await?;
+                Self::insert_key_in(&mut tx, "key_pool", key).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn claim_pool_key(
+                &self,
+                key_type: $crate::pki::KeyType,
+            ) -> Result<Option<$crate::store::StoredKey>, $crate::store::StoreError> {
+                let mut tx = self.begin_claim().await?;
+                let row = sqlx::query(&format!(
+                    "DELETE FROM key_pool WHERE id = \
+                     (SELECT id FROM key_pool WHERE key_type = $1 LIMIT 1{lock}) \
+                     RETURNING {columns}",
+                    lock = Self::CLAIM_LOCK,
+                    columns = $crate::store::KEY_COLUMNS
+                ))
+                .bind(key_type.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+                let key = row.as_ref().map(Self::key_from_row).transpose()?;
+                tx.commit().await?;
+                Ok(key)
+            }
+
+            async fn count_pool_keys(
+                &self,
+                key_type: $crate::pki::KeyType,
+            ) -> Result<u64, $crate::store::StoreError> {
+                let count: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM key_pool WHERE key_type = $1")
+                        .bind(key_type.as_str())
+                        .fetch_one(&self.pool)
+                        .await?;
+                Ok(u64::try_from(count).unwrap_or(0))
+            }
+
+            async fn insert_hostname(
+                &self,
+                record: &$crate::store::HostnameRecord,
+                new_key: Option<&$crate::store::StoredKey>,
+            ) -> Result<(), $crate::store::StoreError> {
+                use $crate::store::records::{to_json, to_micros};
+                let mut tx = self.begin_upload(record.custom_csr_id, new_key).await?;
+                sqlx::query(&format!(
+                    "INSERT INTO custom_hostnames ({}) VALUES \
+                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                    $crate::store::sql::HOSTNAME_COLUMNS
+                ))
+                .bind(record.id)
+                .bind(&record.zone_id)
+                .bind(&record.hostname)
+                .bind(record.ssl_id)
+                .bind(to_json(&record.ssl_options)?)
+                .bind(record.key.map(|k| k.key_id))
+                .bind(record.key.is_some_and(|k| k.owned))
+                .bind(record.custom_csr_id)
+                .bind(record.certificate.as_ref().map(to_json).transpose()?)
+                .bind(record.custom_metadata.as_ref().map(to_json).transpose()?)
+                .bind(&record.custom_origin_server)
+                .bind(&record.custom_origin_sni)
+                .bind(record.ownership_token)
+                .bind(to_micros(record.created_at))
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::store::on_write)?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn update_hostname(
+                &self,
+                record: &$crate::store::HostnameRecord,
+                new_key: Option<&$crate::store::StoredKey>,
+                replaced_key: Option<$crate::store::KeyRef>,
+            ) -> Result<(), $crate::store::StoreError> {
+                use $crate::store::records::to_json;
+                let mut tx = self.begin_upload(record.custom_csr_id, new_key).await?;
+                let updated = sqlx::query(
+                    "UPDATE custom_hostnames SET ssl_options = $1, key_id = $2, key_owned = $3, \
+                     custom_csr_id = $4, certificate = $5, custom_metadata = $6, \
+                     custom_origin_server = $7, custom_origin_sni = $8 \
+                     WHERE id = $9 AND zone_id = $10",
+                )
+                .bind(to_json(&record.ssl_options)?)
+                .bind(record.key.map(|k| k.key_id))
+                .bind(record.key.is_some_and(|k| k.owned))
+                .bind(record.custom_csr_id)
+                .bind(record.certificate.as_ref().map(to_json).transpose()?)
+                .bind(record.custom_metadata.as_ref().map(to_json).transpose()?)
+                .bind(&record.custom_origin_server)
+                .bind(&record.custom_origin_sni)
+                .bind(record.id)
+                .bind(&record.zone_id)
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::store::on_write)?
+                .rows_affected();
+                if updated == 0 {
+                    return Err($crate::store::StoreError::NotFound);
+                }
+                if replaced_key != record.key {
+                    Self::drop_owned_key(&mut tx, replaced_key).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn get_hostname(
+                &self,
+                zone_id: &str,
+                id: uuid::Uuid,
+            ) -> Result<$crate::store::HostnameRecord, $crate::store::StoreError> {
+                let row = sqlx::query(&format!(
+                    "SELECT {} FROM custom_hostnames WHERE id = $1 AND zone_id = $2",
+                    $crate::store::sql::HOSTNAME_COLUMNS
+                ))
+                .bind(id)
+                .bind(zone_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or($crate::store::StoreError::NotFound)?;
+                Self::hostname_from_row(&row)
+            }
+
+            async fn list_hostnames(
+                &self,
+                zone_id: &str,
+                filter: &$crate::store::HostnameFilter,
+                page: $crate::store::PageRequest,
+            ) -> Result<$crate::store::Page<$crate::store::HostnameRecord>, $crate::store::StoreError>
+            {
+                let (limit, offset) = page.limit_offset();
+                // NULL filters match everything, so one statement serves every combination.
+                let condition = "zone_id = $1 AND ($2 IS NULL OR id = $2) \
+                                 AND ($3 IS NULL OR hostname = $3) \
+                                 AND ($4 IS NULL OR hostname LIKE $4 ESCAPE '\\')";
+                let (exact, pattern) = filter
+                    .hostname
+                    .as_ref()
+                    .map_or((None, None), $crate::store::HostnameMatch::sql);
+                let rows = sqlx::query(&format!(
+                    "SELECT {columns} FROM custom_hostnames WHERE {condition} \
+                     ORDER BY created_at_us ASC, id ASC LIMIT $5 OFFSET $6",
+                    columns = $crate::store::sql::HOSTNAME_COLUMNS
+                ))
+                .bind(zone_id)
+                .bind(filter.id)
+                .bind(exact)
+                .bind(pattern.as_deref())
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(&self.pool)
+                .await?;
+                let total: i64 = sqlx::query_scalar(&format!(
+                    "SELECT COUNT(*) FROM custom_hostnames WHERE {condition}"
+                ))
+                .bind(zone_id)
+                .bind(filter.id)
+                .bind(exact)
+                .bind(pattern.as_deref())
+                .fetch_one(&self.pool)
+                .await?;
+                Ok($crate::store::Page {
+                    items: rows
+                        .iter()
+                        .map(Self::hostname_from_row)
+                        .collect::<Result<_, _>>()?,
+                    total_count: u64::try_from(total).unwrap_or_default(),
+                })
+            }
+
+            async fn delete_hostname(
+                &self,
+                zone_id: &str,
+                id: uuid::Uuid,
+            ) -> Result<(), $crate::store::StoreError> {
+                self.delete_zone_row("custom_hostnames", zone_id, id).await
+            }
+
+            async fn insert_certificate(
+                &self,
+                record: &$crate::store::CertificateRecord,
+                new_key: Option<&$crate::store::StoredKey>,
+            ) -> Result<(), $crate::store::StoreError> {
+                use $crate::store::records::{to_json, to_micros};
+                let mut tx = self.begin_upload(record.custom_csr_id, new_key).await?;
+                sqlx::query(&format!(
+                    "INSERT INTO custom_certificates ({}) VALUES \
+                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    $crate::store::sql::CERTIFICATE_COLUMNS
+                ))
+                .bind(record.id)
+                .bind(&record.zone_id)
+                .bind(record.key.key_id)
+                .bind(record.key.owned)
+                .bind(record.custom_csr_id)
+                .bind(to_json(&record.certificate)?)
+                .bind(to_json(&record.options)?)
+                .bind(record.priority)
+                .bind(to_micros(record.uploaded_on))
+                .bind(to_micros(record.modified_on))
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::store::on_write)?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn update_certificate(
+                &self,
+                record: &$crate::store::CertificateRecord,
+                new_key: Option<&$crate::store::StoredKey>,
+                replaced_key: $crate::store::KeyRef,
+            ) -> Result<(), $crate::store::StoreError> {
+                use $crate::store::records::{to_json, to_micros};
+                let mut tx = self.begin_upload(record.custom_csr_id, new_key).await?;
+                let updated = sqlx::query(
+                    "UPDATE custom_certificates SET key_id = $1, key_owned = $2, \
+                     custom_csr_id = $3, certificate = $4, options = $5, priority = $6, \
+                     modified_on_us = $7 WHERE id = $8 AND zone_id = $9",
+                )
+                .bind(record.key.key_id)
+                .bind(record.key.owned)
+                .bind(record.custom_csr_id)
+                .bind(to_json(&record.certificate)?)
+                .bind(to_json(&record.options)?)
+                .bind(record.priority)
+                .bind(to_micros(record.modified_on))
+                .bind(record.id)
+                .bind(&record.zone_id)
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::store::on_write)?
+                .rows_affected();
+                if updated == 0 {
+                    return Err($crate::store::StoreError::NotFound);
+                }
+                if replaced_key != record.key {
+                    Self::drop_owned_key(&mut tx, Some(replaced_key)).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn get_certificate(
+                &self,
+                zone_id: &str,
+                id: uuid::Uuid,
+            ) -> Result<$crate::store::CertificateRecord, $crate::store::StoreError> {
+                let row = sqlx::query(&format!(
+                    "SELECT {} FROM custom_certificates WHERE id = $1 AND zone_id = $2",
+                    $crate::store::sql::CERTIFICATE_COLUMNS
+                ))
+                .bind(id)
+                .bind(zone_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or($crate::store::StoreError::NotFound)?;
+                Self::certificate_from_row(&row)
+            }
+
+            async fn list_certificates(
+                &self,
+                zone_id: &str,
+                page: $crate::store::PageRequest,
+            ) -> Result<
+                $crate::store::Page<$crate::store::CertificateRecord>,
+                $crate::store::StoreError,
+            > {
+                let (limit, offset) = page.limit_offset();
+                let rows = sqlx::query(&format!(
+                    "SELECT {} FROM custom_certificates WHERE zone_id = $1 \
+                     ORDER BY priority ASC, uploaded_on_us ASC, id ASC LIMIT $2 OFFSET $3",
+                    $crate::store::sql::CERTIFICATE_COLUMNS
+                ))
+                .bind(zone_id)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(&self.pool)
+                .await?;
+                let total: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM custom_certificates WHERE zone_id = $1")
+                        .bind(zone_id)
+                        .fetch_one(&self.pool)
+                        .await?;
+                Ok($crate::store::Page {
+                    items: rows
+                        .iter()
+                        .map(Self::certificate_from_row)
+                        .collect::<Result<_, _>>()?,
+                    total_count: u64::try_from(total).unwrap_or_default(),
+                })
+            }
+
+            async fn delete_certificate(
+                &self,
+                zone_id: &str,
+                id: uuid::Uuid,
+            ) -> Result<(), $crate::store::StoreError> {
+                self.delete_zone_row("custom_certificates", zone_id, id).await
+            }
+
+            async fn prioritize_certificates(
+                &self,
+                zone_id: &str,
+                priorities: &[(uuid::Uuid, i64)],
+            ) -> Result<(), $crate::store::StoreError> {
+                let mut tx = self.begin_write().await?;
+                for (id, priority) in priorities {
+                    let updated = sqlx::query(
+                        "UPDATE custom_certificates SET priority = $1 WHERE id = $2 AND zone_id = $3",
+                    )
+                    .bind(priority)
+                    .bind(id)
+                    .bind(zone_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if updated == 0 {
+                        return Err($crate::store::StoreError::NotFound);
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn token_hashes(&self) -> Result<Vec<[u8; 32]>, $crate::store::StoreError> {
+                let hashes: Vec<Vec<u8>> =
+                    sqlx::query_scalar("SELECT token_sha256 FROM api_tokens")
+                        .fetch_all(&self.pool)
+                        .await?;
+                hashes.into_iter().map($crate::store::hash_array).collect()
+            }
+
+            async fn insert_token(
+                &self,
+                hash: &[u8; 32],
+                label: &str,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let inserted = sqlx::query(
+                    "INSERT INTO api_tokens (token_sha256, label) VALUES ($1, $2) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(&hash[..])
+                .bind(label)
+                .execute(self.writer())
+                .await?
+                .rows_affected();
+                Ok(inserted == 1)
+            }
+
+            async fn get_setting(
+                &self,
+                name: &str,
+            ) -> Result<Option<String>, $crate::store::StoreError> {
+                Ok(
+                    sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+                        .bind(name)
+                        .fetch_optional(&self.pool)
+                        .await?,
+                )
+            }
+
+            fn pool_stats(&self) -> $crate::store::PoolStats {
+                self.connection_stats()
+            }
+
+            async fn migration_status(&self) -> Result<(usize, usize), $crate::store::StoreError> {
+                let applied: Vec<i64> =
+                    sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                        .fetch_all(&self.pool)
+                        .await?;
+                let known: Vec<i64> = $migrator.iter().map(|migration| migration.version).collect();
+                let done = known.iter().filter(|v| applied.contains(v)).count();
+                Ok((done, known.len()))
+            }
+
+            async fn get_or_insert_setting(
+                &self,
+                name: &str,
+                value: &str,
+            ) -> Result<String, $crate::store::StoreError> {
+                sqlx::query(
+                    "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                )
+                .bind(name)
+                .bind(value)
+                .execute(self.writer())
+                .await?;
+                Ok(
+                    sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+                        .bind(name)
+                        .fetch_one(&self.pool)
+                        .await?,
+                )
+            }
+        }
+    };
+}
+
+pub(in crate::store) use store_methods;
