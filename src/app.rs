@@ -17,8 +17,7 @@ use zeroize::Zeroizing;
 
 use crate::config::ServeArgs;
 use crate::keypool::KeyPool;
-use crate::pki::certificate::TrustStore;
-use crate::pki::{KeyFactory, MasterKey};
+use crate::pki::{KeyFactory, MasterKey, TrustStore};
 use crate::store::{self, Store};
 
 const MASTER_KEY_CHECK: &str = "master_key_check";

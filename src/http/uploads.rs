@@ -9,8 +9,7 @@ use uuid::Uuid;
 use super::error::{ApiError, ErrorDetail};
 use super::extract::parse_uuid;
 use crate::app::AppState;
-use crate::pki::PrivateKey;
-use crate::pki::certificate::{CertProblem, UploadRequest, verify_upload};
+use crate::pki::{CertProblem, PrivateKey, UploadRequest, verify_upload};
 use crate::store::{KeyRef, Scope, StoreError, StoredCertificate, StoredKey};
 
 /// The Cloudflare codes one resource uses for each upload problem.

@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 use super::PkiError;
-use super::certificate::pem;
+use super::pem;
 
 const NONCE_LEN: usize = 12;
 
