@@ -1,4 +1,4 @@
-//! Private keys: generation off the async runtime, and AES-256-GCM encryption at rest.
+//! Private keys: generation off the async runtime, import from PEM, AES-256-GCM at rest.
 
 use std::fmt;
 use std::sync::Arc;
@@ -31,8 +31,8 @@ pub const KEY_GENERATIONS_QUEUED: &str = "edgecert_key_generations_queued";
 pub const KEY_GENERATION_CONCURRENCY: &str = "edgecert_key_generation_concurrency";
 
 /// The key algorithms edgecert holds keys of, named as on the wire and in the database. A CSR
-/// can be generated with those in [`KeyType::ALL`]; the larger RSA sizes come only from
-/// imported customer keys.
+/// can be created with those in [`KeyType::CSR_KEY_TYPES`]; the larger RSA sizes come only
+/// from imported customer keys (see [`KeyType::STORED`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum KeyType {
     /// The API's default when a request names no key type.
@@ -45,7 +45,17 @@ pub enum KeyType {
 }
 
 impl KeyType {
-    pub const ALL: [KeyType; 2] = [KeyType::Rsa2048, KeyType::P256v1];
+    /// The key types a CSR request may name in `key_type`; edgecert generates the key itself.
+    pub const CSR_KEY_TYPES: [KeyType; 2] = [KeyType::Rsa2048, KeyType::P256v1];
+
+    /// Every key type a stored key can have, generated or imported.
+    pub const STORED: [KeyType; 5] = [
+        KeyType::Rsa2048,
+        KeyType::P256v1,
+        KeyType::Rsa3072,
+        KeyType::Rsa4096,
+        KeyType::Rsa8192,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -68,18 +78,11 @@ impl KeyType {
         }
     }
 
-    /// Every key type a stored key can have, generated or imported.
-    pub const STORED: [KeyType; 5] = [
-        KeyType::Rsa2048,
-        KeyType::P256v1,
-        KeyType::Rsa3072,
-        KeyType::Rsa4096,
-        KeyType::Rsa8192,
-    ];
-
-    /// Parses a wire name from a CSR request: only the types a CSR can be generated with.
+    /// Parses a wire name from a CSR request: only the [`KeyType::CSR_KEY_TYPES`].
     pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|kt| kt.as_str() == name)
+        Self::CSR_KEY_TYPES
+            .into_iter()
+            .find(|kt| kt.as_str() == name)
     }
 
     /// Parses a key type read back from the database, which also holds imported keys.
@@ -197,7 +200,7 @@ impl PrivateKey {
         })
     }
 
-    /// Imports a customer's private key from PEM text as received in JSON (literal `\\n` escapes
+    /// Imports a customer's private key from PEM text as received in JSON (literal `\n` escapes
     /// and CRLF tolerated). The key is re-encoded as PKCS#8, the form every stored key has,
     /// so the rest of edgecert cannot tell the two apart. Encrypted keys are refused: there is
     /// no passphrase to open them with.
@@ -902,7 +905,7 @@ mod tests {
 
     #[test]
     fn stored_key_types_include_every_csr_key_type() {
-        for key_type in KeyType::ALL {
+        for key_type in KeyType::CSR_KEY_TYPES {
             assert_eq!(KeyType::from_stored(key_type.as_str()), Some(key_type));
         }
         for key_type in KeyType::STORED {
