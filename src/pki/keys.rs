@@ -603,18 +603,96 @@ mod tests {
         assert!(MasterKey::from_base64(&text).is_ok());
     }
 
+    /// The secret numbers inside a key: the P-256 scalar, or RSA's private exponent and primes.
+    /// The rest of a PKCS#8 key (algorithm identifier, public key) may be shown.
+    fn secret_parts(key: &PrivateKey) -> Vec<Vec<u8>> {
+        use rsa::pkcs8::DecodePrivateKey as _;
+        use rsa::traits::PrivateKeyParts as _;
+
+        match key.key_type().rsa_bits() {
+            None => {
+                let secret = p256::SecretKey::from_pkcs8_der(key.pkcs8_der()).unwrap();
+                vec![secret.to_bytes().to_vec()]
+            }
+            Some(_) => {
+                let rsa = rsa::PrivateKey::from_pkcs8_der(key.pkcs8_der()).unwrap();
+                let mut parts = vec![rsa.d().to_be_bytes_trimmed_vartime().to_vec()];
+                for prime in rsa.primes() {
+                    parts.push(prime.to_be_bytes_trimmed_vartime().to_vec());
+                }
+                parts
+            }
+        }
+    }
+
+    /// Every way the `secrets` could leak into text: 12-byte windows of them as a derived
+    /// `Debug` prints bytes (`48, 130, 4, 189`) and as hex, and the 16-character pieces of the
+    /// base64 (and so of the PEM) of each of the `encodings` that stand for secret bytes.
+    fn renderings(secrets: &[Vec<u8>], encodings: &[&[u8]]) -> Vec<String> {
+        let mut out = Vec::new();
+        for window in secrets.iter().flat_map(|s| s.windows(12).step_by(6)) {
+            let decimal: Vec<String> = window.iter().map(u8::to_string).collect();
+            out.push(decimal.join(", "));
+            let hex: String = window.iter().map(|b| format!("{b:02x}")).collect();
+            out.push(hex.to_uppercase());
+            out.push(hex);
+        }
+        for encoding in encodings {
+            let base64 = BASE64.encode(encoding);
+            for (piece, bytes) in base64.as_bytes().chunks(16).zip(encoding.chunks(12)) {
+                if bytes.len() == 12 && secrets.iter().any(|s| s.windows(12).any(|w| w == bytes)) {
+                    out.push(String::from_utf8_lossy(piece).into_owned());
+                }
+            }
+        }
+        assert!(out.len() > 10, "too little to look for: {out:?}");
+        out
+    }
+
+    #[track_caller]
+    fn assert_hides(debug: &str, secrets: &[Vec<u8>], encodings: &[&[u8]], what: &str) {
+        for rendering in renderings(secrets, encodings) {
+            assert!(
+                !debug.contains(&rendering),
+                "{what} shows {rendering:?}: {debug}"
+            );
+        }
+    }
+
+    /// What logs and panics print must not reveal a key, in any encoding: not the PKCS#8 bytes
+    /// kept, nor the PEM (and PKCS#1 bytes) a customer uploaded.
     #[test]
-    fn debug_output_never_shows_key_bytes() {
-        let key = PrivateKey::generate(KeyType::P256v1).unwrap();
-        let debug = format!("{key:?}");
-        assert!(debug.contains("redacted"));
-        let hex: String = key.pkcs8_der()[..8]
-            .iter()
-            .map(|b| format!("{b}"))
-            .collect();
-        assert!(!debug.contains(&hex));
+    fn debug_output_never_shows_key_material() {
+        use rsa::pkcs1::EncodeRsaPrivateKey as _;
+        use rsa::pkcs8::DecodePrivateKey as _;
+
+        let generated = [
+            PrivateKey::generate(KeyType::P256v1).unwrap(),
+            PrivateKey::generate(KeyType::Rsa2048).unwrap(),
+        ];
+        for key in &generated {
+            let debug = format!("{key:?}");
+            assert_hides(&debug, &secret_parts(key), &[key.pkcs8_der()], "PrivateKey");
+            assert!(debug.contains(&format!("{:?}", key.key_type())), "{debug}");
+        }
+
+        let pkcs1 = rsa::PrivateKey::from_pkcs8_der(generated[1].pkcs8_der())
+            .unwrap()
+            .to_pkcs1_der()
+            .unwrap();
+        let pem = pem_of("RSA PRIVATE KEY", pkcs1.as_bytes());
+        let imported = PrivateKey::from_pem(&pem).unwrap();
+        let debug = format!("{imported:?}");
+        let encodings = [pkcs1.as_bytes(), imported.pkcs8_der()];
+        assert_hides(&debug, &secret_parts(&imported), &encodings, "imported key");
+        // The pieces above are PEM-aligned: 64-character lines hold four 16-character pieces.
+        assert!(pem.lines().nth(1).is_some_and(|line| line.len() == 64));
+
         let (master, text) = MasterKey::generate().unwrap();
-        assert!(!format!("{master:?}").contains(text.as_str()));
+        let debug = format!("{master:?}");
+        let bytes = BASE64.decode(text.as_bytes()).unwrap();
+        assert_hides(&debug, std::slice::from_ref(&bytes), &[&bytes], "MasterKey");
+        assert!(!debug.contains(text.as_str()), "{debug}");
     }
 
     /// The work closure blocks its thread; the runtime (one thread here) must keep running
@@ -903,16 +981,27 @@ mod tests {
         );
     }
 
+    /// The names are in stored rows and on the wire: renaming one would strand existing keys.
     #[test]
-    fn stored_key_types_include_every_csr_key_type() {
+    fn stored_key_types_keep_their_names_and_include_every_csr_key_type() {
+        let names = [
+            ("rsa2048", KeyType::Rsa2048),
+            ("p256v1", KeyType::P256v1),
+            ("rsa3072", KeyType::Rsa3072),
+            ("rsa4096", KeyType::Rsa4096),
+            ("rsa8192", KeyType::Rsa8192),
+        ];
+        assert_eq!(KeyType::STORED.len(), names.len());
+        for (name, key_type) in names {
+            assert_eq!(KeyType::from_stored(name), Some(key_type), "{name}");
+            assert_eq!(key_type.as_str(), name);
+            assert!(KeyType::STORED.contains(&key_type), "{name}");
+        }
         for key_type in KeyType::CSR_KEY_TYPES {
-            assert_eq!(KeyType::from_stored(key_type.as_str()), Some(key_type));
+            assert!(KeyType::STORED.contains(&key_type), "{key_type}");
         }
-        for key_type in KeyType::STORED {
-            assert_eq!(KeyType::from_stored(key_type.as_str()), Some(key_type));
-        }
-        assert_eq!(KeyType::from_stored("rsa4096"), Some(KeyType::Rsa4096));
         assert_eq!(KeyType::from_stored("rsa1024"), None);
+        assert_eq!(KeyType::from_stored("RSA2048"), None);
     }
 
     #[test]
