@@ -695,45 +695,105 @@ mod tests {
         assert!(!debug.contains(text.as_str()), "{debug}");
     }
 
-    /// The work closure blocks its thread; the runtime (one thread here) must keep running
-    /// other tasks meanwhile, and no more than `limit` closures may run at once.
+    /// What the jobs of the concurrency test report, in the order each job sees it.
+    #[derive(Debug)]
+    enum Event {
+        /// The job's task ran up to `with_new_key`'s first await: it holds a permit or waits.
+        Called,
+        /// A work closure started, with how many were running then (itself included).
+        Entered {
+            running: usize,
+            off_runtime: bool,
+        },
+        Left,
+    }
+
+    /// The work closure blocks its thread until the test releases it; the runtime (one thread
+    /// here) must keep running other tasks meanwhile, and no more than `limit` closures may
+    /// run at once. Everything waits on events, so a broken limit shows as a third closure
+    /// entering while two are held, never as a timing difference.
     #[tokio::test(flavor = "current_thread")]
     async fn key_work_runs_off_the_runtime_with_bounded_concurrency() {
         use std::sync::atomic::{AtomicUsize, Ordering};
-        use std::time::Duration;
+        use std::sync::{Mutex, mpsc as std_mpsc};
 
+        const JOBS: usize = 6;
         let factory = KeyFactory::new(2);
+        let runtime_thread = std::thread::current().id();
         let running = Arc::new(AtomicUsize::new(0));
-        let peak = Arc::new(AtomicUsize::new(0));
-        let jobs: Vec<_> = (0..6)
+        let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+        let (release, released) = std_mpsc::channel::<()>();
+        let released = Arc::new(Mutex::new(released));
+        let jobs: Vec<_> = (0..JOBS)
             .map(|_| {
                 let factory = factory.clone();
                 let running = Arc::clone(&running);
-                let peak = Arc::clone(&peak);
+                let events = events_tx.clone();
+                let released = Arc::clone(&released);
                 tokio::spawn(async move {
+                    events.send(Event::Called).unwrap();
                     factory
                         .with_new_key(KeyType::P256v1, move |key| {
                             let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                            peak.fetch_max(now, Ordering::SeqCst);
-                            std::thread::sleep(Duration::from_millis(60));
+                            let off_runtime = std::thread::current().id() != runtime_thread;
+                            events
+                                .send(Event::Entered {
+                                    running: now,
+                                    off_runtime,
+                                })
+                                .unwrap();
+                            // Blocking the runtime thread would hang the test instead of failing it.
+                            if off_runtime {
+                                released.lock().unwrap().recv().unwrap();
+                            }
                             running.fetch_sub(1, Ordering::SeqCst);
+                            events.send(Event::Left).unwrap();
                             Ok(key.key_type())
                         })
                         .await
                 })
             })
             .collect();
-        let mut ticks = 0;
-        while !jobs.iter().all(tokio::task::JoinHandle::is_finished) {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            ticks += 1;
+        drop(events_tx);
+
+        let (mut called, mut entered, mut left, mut peak) = (0, 0, 0, 0);
+        let mut next = async |want: &dyn Fn(usize, usize, usize) -> bool| {
+            while !want(called, entered, left) {
+                match events.recv().await.expect("a job reports") {
+                    Event::Called => called += 1,
+                    Event::Entered {
+                        running,
+                        off_runtime,
+                    } => {
+                        assert!(off_runtime, "key work ran on the runtime thread");
+                        assert!(
+                            running <= 2,
+                            "{running} closures ran at once; the limit is 2"
+                        );
+                        peak = peak.max(running);
+                        entered += 1;
+                    }
+                    Event::Left => left += 1,
+                }
+            }
+        };
+        // Every job has reached the semaphore and two closures are held inside.
+        next(&|c, e, _| c == JOBS && e == 2).await;
+        assert_eq!(
+            factory.permits.available_permits(),
+            0,
+            "both permits held by work"
+        );
+        for round in 1..=JOBS {
+            release.send(()).unwrap();
+            // One closure leaves; its permit lets exactly one waiting job in.
+            let expected = (2 + round).min(JOBS);
+            next(&|_, e, l| l == round && e == expected).await;
         }
+        assert_eq!(peak, 2, "the limit was used");
         for job in jobs {
             assert_eq!(job.await.unwrap().unwrap(), KeyType::P256v1);
         }
-        assert_eq!(peak.load(Ordering::SeqCst), 2, "limit respected and used");
-        // Three rounds of 60 ms of blocking work: a runtime blocked by them would barely tick.
-        assert!(ticks >= 10, "the runtime stalled: only {ticks} ticks");
     }
 
     fn pem_of(label: &str, der: &[u8]) -> String {
