@@ -15,7 +15,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::keypool::KeyPool;
-use crate::pki::certificate::TrustStore;
+use crate::pki::TrustStore;
 use crate::pki::{KeyFactory, MasterKey, PkiError};
 use crate::store::{Store, StoreError};
 

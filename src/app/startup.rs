@@ -16,8 +16,7 @@ use zeroize::Zeroizing;
 use super::{AppState, MASTER_KEY_CHECK, TokenSet, hash_token};
 use crate::config::ServeArgs;
 use crate::keypool::KeyPool;
-use crate::pki::certificate::TrustStore;
-use crate::pki::{KeyFactory, MasterKey};
+use crate::pki::{KeyFactory, MasterKey, TrustStore};
 use crate::store::{self, Store};
 
 /// A token generated at first start. Shown to the operator once; only its hash is stored.

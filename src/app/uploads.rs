@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{AppState, InternalError, parse_id};
 use crate::pki::PrivateKey;
-use crate::pki::certificate::{CertProblem, UploadRequest, verify_upload};
+use crate::pki::{CertProblem, UploadRequest, verify_upload};
 use crate::store::{KeyRef, Scope, StoreError, StoredCertificate, StoredKey};
 
 /// Fourteen days: the real API refuses custom certificates that expire sooner.

@@ -3,7 +3,7 @@
 
 use super::error::{ApiError, Code};
 use crate::app::uploads::UploadError;
-use crate::pki::certificate::CertProblem;
+use crate::pki::CertProblem;
 
 /// The Cloudflare codes one resource uses for each upload problem.
 pub struct UploadCodes {

@@ -1,4 +1,4 @@
-//! Private keys: generation off the async runtime, and AES-256-GCM encryption at rest.
+//! Private keys: generation off the async runtime, import from PEM, AES-256-GCM at rest.
 
 use std::fmt;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 use super::PkiError;
-use super::certificate::pem;
+use super::pem;
 
 const NONCE_LEN: usize = 12;
 
@@ -32,8 +32,8 @@ pub const KEY_GENERATIONS_QUEUED: &str = "edgecert_key_generations_queued";
 pub const KEY_GENERATION_CONCURRENCY: &str = "edgecert_key_generation_concurrency";
 
 /// The key algorithms edgecert holds keys of, named as on the wire and in the database. A CSR
-/// can be generated with those in [`KeyType::ALL`]; the larger RSA sizes come only from
-/// imported customer keys.
+/// can be created with those in [`KeyType::CSR_KEY_TYPES`]; the larger RSA sizes come only
+/// from imported customer keys (see [`KeyType::STORED`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum KeyType {
     /// The API's default when a request names no key type.
@@ -46,7 +46,17 @@ pub enum KeyType {
 }
 
 impl KeyType {
-    pub const ALL: [KeyType; 2] = [KeyType::Rsa2048, KeyType::P256v1];
+    /// The key types a CSR request may name in `key_type`; edgecert generates the key itself.
+    pub const CSR_KEY_TYPES: [KeyType; 2] = [KeyType::Rsa2048, KeyType::P256v1];
+
+    /// Every key type a stored key can have, generated or imported.
+    pub const STORED: [KeyType; 5] = [
+        KeyType::Rsa2048,
+        KeyType::P256v1,
+        KeyType::Rsa3072,
+        KeyType::Rsa4096,
+        KeyType::Rsa8192,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -69,18 +79,11 @@ impl KeyType {
         }
     }
 
-    /// Every key type a stored key can have, generated or imported.
-    pub const STORED: [KeyType; 5] = [
-        KeyType::Rsa2048,
-        KeyType::P256v1,
-        KeyType::Rsa3072,
-        KeyType::Rsa4096,
-        KeyType::Rsa8192,
-    ];
-
-    /// Parses a wire name from a CSR request: only the types a CSR can be generated with.
+    /// Parses a wire name from a CSR request: only the [`KeyType::CSR_KEY_TYPES`].
     pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|kt| kt.as_str() == name)
+        Self::CSR_KEY_TYPES
+            .into_iter()
+            .find(|kt| kt.as_str() == name)
     }
 
     /// Parses a key type read back from the database, which also holds imported keys.
@@ -198,7 +201,7 @@ impl PrivateKey {
         })
     }
 
-    /// Imports a customer's private key from PEM text as received in JSON (literal `\\n` escapes
+    /// Imports a customer's private key from PEM text as received in JSON (literal `\n` escapes
     /// and CRLF tolerated). The key is re-encoded as PKCS#8, the form every stored key has,
     /// so the rest of edgecert cannot tell the two apart. Encrypted keys are refused: there is
     /// no passphrase to open them with.
@@ -333,11 +336,6 @@ impl PrivateKey {
     pub(crate) fn pkcs8_der(&self) -> &[u8] {
         &self.pkcs8_der
     }
-}
-
-/// SHA-256 of a SubjectPublicKeyInfo; the index under which a certificate finds its key.
-pub fn spki_sha256(spki_der: &[u8]) -> [u8; 32] {
-    Sha256::digest(spki_der).into()
 }
 
 /// The 256-bit key that encrypts every stored private key.
@@ -637,59 +635,197 @@ mod tests {
         assert!(MasterKey::from_base64(&text).is_ok());
     }
 
-    #[test]
-    fn debug_output_never_shows_key_bytes() {
-        let key = PrivateKey::generate(KeyType::P256v1).unwrap();
-        let debug = format!("{key:?}");
-        assert!(debug.contains("redacted"));
-        let hex: String = key.pkcs8_der()[..8]
-            .iter()
-            .map(|b| format!("{b}"))
-            .collect();
-        assert!(!debug.contains(&hex));
-        let (master, text) = MasterKey::generate().unwrap();
-        assert!(!format!("{master:?}").contains(text.as_str()));
+    /// The secret numbers inside a key: the P-256 scalar, or RSA's private exponent and primes.
+    /// The rest of a PKCS#8 key (algorithm identifier, public key) may be shown.
+    fn secret_parts(key: &PrivateKey) -> Vec<Vec<u8>> {
+        use rsa::pkcs8::DecodePrivateKey as _;
+        use rsa::traits::PrivateKeyParts as _;
+
+        match key.key_type().rsa_bits() {
+            None => {
+                let secret = p256::SecretKey::from_pkcs8_der(key.pkcs8_der()).unwrap();
+                vec![secret.to_bytes().to_vec()]
+            }
+            Some(_) => {
+                let rsa = rsa::PrivateKey::from_pkcs8_der(key.pkcs8_der()).unwrap();
+                let mut parts = vec![rsa.d().to_be_bytes_trimmed_vartime().to_vec()];
+                for prime in rsa.primes() {
+                    parts.push(prime.to_be_bytes_trimmed_vartime().to_vec());
+                }
+                parts
+            }
+        }
     }
 
-    /// The work closure blocks its thread; the runtime (one thread here) must keep running
-    /// other tasks meanwhile, and no more than `limit` closures may run at once.
+    /// Every way the `secrets` could leak into text: 12-byte windows of them as a derived
+    /// `Debug` prints bytes (`48, 130, 4, 189`) and as hex, and the 16-character pieces of the
+    /// base64 (and so of the PEM) of each of the `encodings` that stand for secret bytes.
+    fn renderings(secrets: &[Vec<u8>], encodings: &[&[u8]]) -> Vec<String> {
+        let mut out = Vec::new();
+        for window in secrets.iter().flat_map(|s| s.windows(12).step_by(6)) {
+            let decimal: Vec<String> = window.iter().map(u8::to_string).collect();
+            out.push(decimal.join(", "));
+            let hex: String = window.iter().map(|b| format!("{b:02x}")).collect();
+            out.push(hex.to_uppercase());
+            out.push(hex);
+        }
+        for encoding in encodings {
+            let base64 = BASE64.encode(encoding);
+            for (piece, bytes) in base64.as_bytes().chunks(16).zip(encoding.chunks(12)) {
+                if bytes.len() == 12 && secrets.iter().any(|s| s.windows(12).any(|w| w == bytes)) {
+                    out.push(String::from_utf8_lossy(piece).into_owned());
+                }
+            }
+        }
+        assert!(out.len() > 10, "too little to look for: {out:?}");
+        out
+    }
+
+    #[track_caller]
+    fn assert_hides(debug: &str, secrets: &[Vec<u8>], encodings: &[&[u8]], what: &str) {
+        for rendering in renderings(secrets, encodings) {
+            assert!(
+                !debug.contains(&rendering),
+                "{what} shows {rendering:?}: {debug}"
+            );
+        }
+    }
+
+    /// What logs and panics print must not reveal a key, in any encoding: not the PKCS#8 bytes
+    /// kept, nor the PEM (and PKCS#1 bytes) a customer uploaded.
+    #[test]
+    fn debug_output_never_shows_key_material() {
+        use rsa::pkcs1::EncodeRsaPrivateKey as _;
+        use rsa::pkcs8::DecodePrivateKey as _;
+
+        let generated = [
+            PrivateKey::generate(KeyType::P256v1).unwrap(),
+            PrivateKey::generate(KeyType::Rsa2048).unwrap(),
+        ];
+        for key in &generated {
+            let debug = format!("{key:?}");
+            assert_hides(&debug, &secret_parts(key), &[key.pkcs8_der()], "PrivateKey");
+            assert!(debug.contains(&format!("{:?}", key.key_type())), "{debug}");
+        }
+
+        let pkcs1 = rsa::PrivateKey::from_pkcs8_der(generated[1].pkcs8_der())
+            .unwrap()
+            .to_pkcs1_der()
+            .unwrap();
+        let pem = pem_of("RSA PRIVATE KEY", pkcs1.as_bytes());
+        let imported = PrivateKey::from_pem(&pem).unwrap();
+        let debug = format!("{imported:?}");
+        let encodings = [pkcs1.as_bytes(), imported.pkcs8_der()];
+        assert_hides(&debug, &secret_parts(&imported), &encodings, "imported key");
+        // The pieces above are PEM-aligned: 64-character lines hold four 16-character pieces.
+        assert!(pem.lines().nth(1).is_some_and(|line| line.len() == 64));
+
+        let (master, text) = MasterKey::generate().unwrap();
+        let debug = format!("{master:?}");
+        let bytes = BASE64.decode(text.as_bytes()).unwrap();
+        assert_hides(&debug, std::slice::from_ref(&bytes), &[&bytes], "MasterKey");
+        assert!(!debug.contains(text.as_str()), "{debug}");
+    }
+
+    /// What the jobs of the concurrency test report, in the order each job sees it.
+    #[derive(Debug)]
+    enum Event {
+        /// The job's task ran up to `with_new_key`'s first await: it holds a permit or waits.
+        Called,
+        /// A work closure started, with how many were running then (itself included).
+        Entered {
+            running: usize,
+            off_runtime: bool,
+        },
+        Left,
+    }
+
+    /// The work closure blocks its thread until the test releases it; the runtime (one thread
+    /// here) must keep running other tasks meanwhile, and no more than `limit` closures may
+    /// run at once. Everything waits on events, so a broken limit shows as a third closure
+    /// entering while two are held, never as a timing difference.
     #[tokio::test(flavor = "current_thread")]
     async fn key_work_runs_off_the_runtime_with_bounded_concurrency() {
         use std::sync::atomic::{AtomicUsize, Ordering};
-        use std::time::Duration;
+        use std::sync::{Mutex, mpsc as std_mpsc};
 
+        const JOBS: usize = 6;
         let factory = KeyFactory::new(2);
+        let runtime_thread = std::thread::current().id();
         let running = Arc::new(AtomicUsize::new(0));
-        let peak = Arc::new(AtomicUsize::new(0));
-        let jobs: Vec<_> = (0..6)
+        let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+        let (release, released) = std_mpsc::channel::<()>();
+        let released = Arc::new(Mutex::new(released));
+        let jobs: Vec<_> = (0..JOBS)
             .map(|_| {
                 let factory = factory.clone();
                 let running = Arc::clone(&running);
-                let peak = Arc::clone(&peak);
+                let events = events_tx.clone();
+                let released = Arc::clone(&released);
                 tokio::spawn(async move {
+                    events.send(Event::Called).unwrap();
                     factory
                         .with_new_key(KeyType::P256v1, move |key| {
                             let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                            peak.fetch_max(now, Ordering::SeqCst);
-                            std::thread::sleep(Duration::from_millis(60));
+                            let off_runtime = std::thread::current().id() != runtime_thread;
+                            events
+                                .send(Event::Entered {
+                                    running: now,
+                                    off_runtime,
+                                })
+                                .unwrap();
+                            // Blocking the runtime thread would hang the test instead of failing it.
+                            if off_runtime {
+                                released.lock().unwrap().recv().unwrap();
+                            }
                             running.fetch_sub(1, Ordering::SeqCst);
+                            events.send(Event::Left).unwrap();
                             Ok(key.key_type())
                         })
                         .await
                 })
             })
             .collect();
-        let mut ticks = 0;
-        while !jobs.iter().all(tokio::task::JoinHandle::is_finished) {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            ticks += 1;
+        drop(events_tx);
+
+        let (mut called, mut entered, mut left, mut peak) = (0, 0, 0, 0);
+        let mut next = async |want: &dyn Fn(usize, usize, usize) -> bool| {
+            while !want(called, entered, left) {
+                match events.recv().await.expect("a job reports") {
+                    Event::Called => called += 1,
+                    Event::Entered {
+                        running,
+                        off_runtime,
+                    } => {
+                        assert!(off_runtime, "key work ran on the runtime thread");
+                        assert!(
+                            running <= 2,
+                            "{running} closures ran at once; the limit is 2"
+                        );
+                        peak = peak.max(running);
+                        entered += 1;
+                    }
+                    Event::Left => left += 1,
+                }
+            }
+        };
+        // Every job has reached the semaphore and two closures are held inside.
+        next(&|c, e, _| c == JOBS && e == 2).await;
+        assert_eq!(
+            factory.permits.available_permits(),
+            0,
+            "both permits held by work"
+        );
+        for round in 1..=JOBS {
+            release.send(()).unwrap();
+            // One closure leaves; its permit lets exactly one waiting job in.
+            let expected = (2 + round).min(JOBS);
+            next(&|_, e, l| l == round && e == expected).await;
         }
+        assert_eq!(peak, 2, "the limit was used");
         for job in jobs {
             assert_eq!(job.await.unwrap().unwrap(), KeyType::P256v1);
         }
-        assert_eq!(peak.load(Ordering::SeqCst), 2, "limit respected and used");
-        // Three rounds of 60 ms of blocking work: a runtime blocked by them would barely tick.
-        assert!(ticks >= 10, "the runtime stalled: only {ticks} ticks");
     }
 
     fn pem_of(label: &str, der: &[u8]) -> String {
@@ -937,16 +1073,27 @@ mod tests {
         );
     }
 
+    /// The names are in stored rows and on the wire: renaming one would strand existing keys.
     #[test]
-    fn stored_key_types_include_every_csr_key_type() {
-        for key_type in KeyType::ALL {
-            assert_eq!(KeyType::from_stored(key_type.as_str()), Some(key_type));
+    fn stored_key_types_keep_their_names_and_include_every_csr_key_type() {
+        let names = [
+            ("rsa2048", KeyType::Rsa2048),
+            ("p256v1", KeyType::P256v1),
+            ("rsa3072", KeyType::Rsa3072),
+            ("rsa4096", KeyType::Rsa4096),
+            ("rsa8192", KeyType::Rsa8192),
+        ];
+        assert_eq!(KeyType::STORED.len(), names.len());
+        for (name, key_type) in names {
+            assert_eq!(KeyType::from_stored(name), Some(key_type), "{name}");
+            assert_eq!(key_type.as_str(), name);
+            assert!(KeyType::STORED.contains(&key_type), "{name}");
         }
-        for key_type in KeyType::STORED {
-            assert_eq!(KeyType::from_stored(key_type.as_str()), Some(key_type));
+        for key_type in KeyType::CSR_KEY_TYPES {
+            assert!(KeyType::STORED.contains(&key_type), "{key_type}");
         }
-        assert_eq!(KeyType::from_stored("rsa4096"), Some(KeyType::Rsa4096));
         assert_eq!(KeyType::from_stored("rsa1024"), None);
+        assert_eq!(KeyType::from_stored("RSA2048"), None);
     }
 
     #[test]

@@ -1,11 +1,20 @@
-//! Key generation, encryption at rest and CSR construction. Free of HTTP concerns.
+//! Keys, CSRs and uploaded certificates: the cryptography, free of HTTP concerns.
 
-pub mod certificate;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+mod certificate;
 pub mod csr;
+#[cfg(test)]
+mod fixtures;
 pub mod keys;
 pub mod names;
+pub(crate) mod pem;
+mod trust;
 
+pub use certificate::{CertProblem, UploadRequest, VerifiedCertificate, verify_upload};
 pub use keys::{KeyFactory, KeyType, MasterKey, PrivateKey};
+pub use trust::TrustStore;
 
 /// Failures of the cryptographic layer. None of them carries key material.
 #[derive(Debug, thiserror::Error)]
@@ -28,4 +37,9 @@ pub enum PkiError {
     /// The extra trusted roots could not be loaded.
     #[error("invalid trusted roots: {0}")]
     TrustStore(String),
+}
+
+/// Timestamps in messages, as the API writes them.
+fn rfc3339(at: &OffsetDateTime) -> String {
+    at.format(&Rfc3339).unwrap_or_else(|_| at.to_string())
 }

@@ -12,7 +12,6 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::pki::keys::spki_sha256;
 use crate::pki::{KeyType, MasterKey, PkiError, PrivateKey};
 
 pub use postgres::PostgresStore;
@@ -70,8 +69,6 @@ pub struct StoredKey {
     pub key_type: KeyType,
     pub encrypted_pkcs8: Vec<u8>,
     pub spki_der: Vec<u8>,
-    /// SHA-256 of `spki_der`, computed when the key is sealed or read; not stored.
-    pub spki_sha256: [u8; 32],
 }
 
 impl StoredKey {
@@ -85,7 +82,6 @@ impl StoredKey {
             key_type: key.key_type(),
             encrypted_pkcs8: master_key.seal(key, id.as_bytes())?,
             spki_der: key.spki_der().to_vec(),
-            spki_sha256: spki_sha256(key.spki_der()),
         })
     }
 

@@ -33,8 +33,9 @@ pub struct StoredCertificate {
     pub fingerprint_sha256: String,
 }
 
-/// The `ssl` settings of a custom hostname as requested, echoed back in answers.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+/// The `ssl` settings of a custom hostname as stored (JSON in its row); the wire shape is
+/// `http::custom_hostnames::view::SslOptions`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SslOptions {
     pub method: Option<String>,
     #[serde(rename = "type")]

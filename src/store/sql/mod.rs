@@ -205,7 +205,6 @@ macro_rules! sql_store {
                     id: row.try_get("id")?,
                     key_type: $crate::store::parse_key_type(row.try_get("key_type")?)?,
                     encrypted_pkcs8: row.try_get("encrypted_pkcs8")?,
-                    spki_sha256: $crate::pki::keys::spki_sha256(&spki_der),
                     spki_der,
                 })
             }
