@@ -4,7 +4,6 @@
 pub mod app;
 pub mod config;
 pub mod http;
-pub mod keypool;
 pub mod pki;
 pub mod store;
 

@@ -6,6 +6,7 @@ pub mod certificates;
 pub mod csrs;
 pub mod hostnames;
 mod in_flight;
+pub mod keypool;
 mod startup;
 mod tokens;
 pub mod uploads;
@@ -14,7 +15,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use crate::keypool::KeyPool;
+use self::keypool::KeyPool;
 use crate::pki::TrustStore;
 use crate::pki::{KeyFactory, MasterKey, PkiError};
 use crate::store::{Store, StoreError};

@@ -14,8 +14,8 @@ use rand::RngExt as _;
 use zeroize::Zeroizing;
 
 use super::{AppState, MASTER_KEY_CHECK, TokenSet, hash_token};
+use super::keypool::KeyPool;
 use crate::config::ServeArgs;
-use crate::keypool::KeyPool;
 use crate::pki::{KeyFactory, MasterKey, TrustStore};
 use crate::store::{self, Store};
 

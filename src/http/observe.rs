@@ -19,7 +19,7 @@ use tracing::Instrument as _;
 
 use super::error::{ApiError, ErrorCodes, InternalCause};
 use crate::app::AppState;
-use crate::keypool::{POOL_CLAIMS_TOTAL, POOL_KEYS, POOL_TARGET};
+use crate::app::keypool::{POOL_CLAIMS_TOTAL, POOL_KEYS, POOL_TARGET};
 use crate::pki::keys::{
     KEY_GENERATION_CONCURRENCY, KEY_GENERATION_SECONDS, KEY_GENERATIONS_IN_FLIGHT,
     KEY_GENERATIONS_QUEUED,

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::common::{TOKEN, ZONE, csr_body, zone_csrs};
-use edgecert::keypool::POOL_CLAIMS_TOTAL;
+use edgecert::app::keypool::POOL_CLAIMS_TOTAL;
 
 use crate::metrics::Metrics;
 use crate::process::{Answer, Server, edgecert, listen_address, request};
