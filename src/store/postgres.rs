@@ -293,6 +293,24 @@ impl Store for PostgresStore {
         Ok(inserted == 1)
     }
 
+    async fn rehash_token(&self, old: &[u8; 32], new: &[u8; 32]) -> Result<(), StoreError> {
+        // Two statements, each idempotent: an UPDATE cannot take `new` when another instance
+        // already wrote it, so then the old row is simply dropped.
+        sqlx::query(
+            "UPDATE api_tokens SET token_sha256 = $1 WHERE token_sha256 = $2 \
+             AND NOT EXISTS (SELECT 1 FROM api_tokens WHERE token_sha256 = $1)",
+        )
+        .bind(&new[..])
+        .bind(&old[..])
+        .execute(&self.pool)
+        .await?;
+        sqlx::query("DELETE FROM api_tokens WHERE token_sha256 = $1")
+            .bind(&old[..])
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     fn pool_stats(&self) -> PoolStats {
         PoolStats {
             size: self.pool.size(),
