@@ -19,4 +19,6 @@ mod observability;
 mod observability_binary;
 mod openapi;
 mod operations;
+mod rate_limit;
 mod startup;
+mod tokens;

@@ -176,6 +176,22 @@ fn unreadable_master_key_file_is_a_one_line_error() {
 }
 
 #[test]
+fn short_bootstrap_token_is_a_one_line_error_that_does_not_echo_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = edgecert(dir.path());
+    command.env("EDGECERT_BOOTSTRAP_TOKEN", "s3cr3t!!");
+    let line = assert_fails_to_start(
+        command,
+        &["EDGECERT_BOOTSTRAP_TOKEN", "8 characters", "at least 32"],
+    );
+    assert!(!line.contains("s3cr3t!!"), "{line}");
+    assert!(
+        database_files(dir.path()).is_empty(),
+        "refused before the database is created"
+    );
+}
+
+#[test]
 fn malformed_master_key_is_a_one_line_error_that_does_not_echo_it() {
     let short_key = BASE64.encode([7u8; 16]);
     for bad in ["not base64 at all!", short_key.as_str()] {
