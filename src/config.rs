@@ -118,6 +118,12 @@ pub struct ServeArgs {
     #[arg(long, env = "EDGECERT_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// Per-token rate limit, as REQUESTS/PERIOD with the period in s, m or h (`1200/5m` is the
+    /// real API's documented default). Over it a token gets 429 with code 971 and
+    /// Retry-After. Counted in memory, per instance. Unset: no limit.
+    #[arg(long, env = "EDGECERT_RATE_LIMIT")]
+    pub rate_limit: Option<RateLimitPolicy>,
+
     /// Log line format.
     #[arg(long, env = "EDGECERT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -141,6 +147,7 @@ impl ServeArgs {
             database_max_connections: None,
             shutdown_grace: 30,
             metrics_listen: None,
+            rate_limit: None,
             log_format: LogFormat::Text,
         }
     }
@@ -175,6 +182,7 @@ impl fmt::Debug for ServeArgs {
             .field("database_max_connections", &self.database_max_connections)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("metrics_listen", &self.metrics_listen)
+            .field("rate_limit", &self.rate_limit)
             .field("log_format", &self.log_format)
             .finish()
     }
@@ -184,6 +192,57 @@ impl fmt::Debug for ServeArgs {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// At most `requests` per `period` for each API token (`EDGECERT_RATE_LIMIT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitPolicy {
+    pub requests: std::num::NonZeroU32,
+    pub period: std::time::Duration,
+}
+
+/// The longest period accepted: a day. Longer is surely a typo, and windows are kept in memory.
+const MAX_RATE_LIMIT_PERIOD_SECS: u64 = 24 * 60 * 60;
+
+impl std::str::FromStr for RateLimitPolicy {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let expected = || {
+            format!(
+                "'{text}' is not REQUESTS/PERIOD with the period in s, m or h, e.g. 1200/5m or 3/60s"
+            )
+        };
+        let (requests, period) = text.trim().split_once('/').ok_or_else(expected)?;
+        let requests = requests
+            .trim()
+            .parse::<std::num::NonZeroU32>()
+            .map_err(|_| expected())?;
+        let period = period.trim();
+        let (number, unit) = period.split_at(period.len().saturating_sub(1));
+        let scale = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 60 * 60,
+            _ => return Err(expected()),
+        };
+        let seconds = number
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(scale))
+            .filter(|s| (1..=MAX_RATE_LIMIT_PERIOD_SECS).contains(s))
+            .ok_or_else(|| format!("{}; the period is 1 s to 24 h", expected()))?;
+        Ok(Self {
+            requests,
+            period: std::time::Duration::from_secs(seconds),
+        })
+    }
+}
+
+impl fmt::Display for RateLimitPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}s", self.requests, self.period.as_secs())
+    }
 }
 
 /// A secret string whose `Debug` never shows the value.
@@ -291,6 +350,39 @@ mod tests {
             args: ServeArgs,
         }
         assert!(Wrapper::try_parse_from(["serve", "--database-max-connections", "0"]).is_err());
+    }
+
+    #[test]
+    fn rate_limits_parse_with_their_unit() {
+        let parse = |text: &str| text.parse::<RateLimitPolicy>();
+        let policy = parse("1200/5m").unwrap();
+        assert_eq!(
+            (policy.requests.get(), policy.period.as_secs()),
+            (1200, 300)
+        );
+        assert_eq!(parse("1200/300s").unwrap(), policy);
+        assert_eq!(parse(" 3 / 60s ").unwrap().to_string(), "3/60s");
+        assert_eq!(parse("10/1h").unwrap().period.as_secs(), 3600);
+        for bad in [
+            "",
+            "1200",
+            "0/60s",
+            "-1/60s",
+            "1200/300",
+            "1200/0s",
+            "1200/5d",
+            "1200/25h",
+            "x/5m",
+            "1200/s",
+            "1200/99999999999999999999h",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse("5/2d").unwrap_err().contains("1200/5m"));
+        assert_eq!(
+            ServeArgs::parse_from(["serve", "--rate-limit", "3/60s"]).rate_limit,
+            Some(parse("3/60s").unwrap())
+        );
     }
 
     #[test]

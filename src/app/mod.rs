@@ -7,6 +7,7 @@ pub mod csrs;
 pub mod hostnames;
 mod in_flight;
 pub mod keypool;
+pub mod rate_limit;
 mod startup;
 mod tokens;
 pub mod uploads;
@@ -22,7 +23,7 @@ use crate::store::{Store, StoreError};
 
 pub use in_flight::InFlight;
 pub use startup::{NewToken, check_config};
-pub use tokens::{TokenSet, hash_token};
+pub use tokens::{TokenDigest, TokenSet, Verified, legacy_digest, stored_digest};
 
 const MASTER_KEY_CHECK: &str = "master_key_check";
 
@@ -35,6 +36,8 @@ pub struct AppState {
     /// Pre-generated RSA-2048 keys; refilled only where [`crate::run`] starts the refill.
     pub key_pool: KeyPool,
     pub tokens: Arc<TokenSet>,
+    /// Requests counted per token, when `EDGECERT_RATE_LIMIT` is set.
+    pub rate_limit: Option<Arc<rate_limit::RateLimiter>>,
     /// Roots that uploaded certificates must chain to; parsed once at start-up.
     pub trust: Arc<TrustStore>,
     pub strict: bool,

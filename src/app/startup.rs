@@ -13,8 +13,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngExt as _;
 use zeroize::Zeroizing;
 
-use super::{AppState, MASTER_KEY_CHECK, TokenSet, hash_token};
 use super::keypool::KeyPool;
+use super::{AppState, MASTER_KEY_CHECK, TokenSet};
 use crate::config::ServeArgs;
 use crate::pki::{KeyFactory, MasterKey, TrustStore};
 use crate::store::{self, Store};
@@ -22,11 +22,38 @@ use crate::store::{self, Store};
 /// A token generated at first start. Shown to the operator once; only its hash is stored.
 pub struct NewToken(pub Zeroizing<String>);
 
+/// The shortest `EDGECERT_BOOTSTRAP_TOKEN` accepted. 32 characters of the usual token
+/// alphabets (hex, base64) carry 128 to 192 bits; a generated token has 40. The token is
+/// all-access and unsalted guesses of it cost one HMAC each, so short ones are refused.
+pub const MIN_BOOTSTRAP_TOKEN_LEN: usize = 32;
+
+/// Refuses a bootstrap token that is short or could not be sent as a header value the way
+/// it is written (edgecert trims what follows `Bearer `, and header values are ASCII).
+fn check_bootstrap_token(token: &str) -> anyhow::Result<()> {
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        bail!(
+            "EDGECERT_BOOTSTRAP_TOKEN may hold only printable ASCII without spaces, as it is \
+             sent in an HTTP header; generate one with `openssl rand -hex 32`"
+        );
+    }
+    let length = token.len();
+    if length < MIN_BOOTSTRAP_TOKEN_LEN {
+        bail!(
+            "EDGECERT_BOOTSTRAP_TOKEN is {length} characters; it must be at least \
+             {MIN_BOOTSTRAP_TOKEN_LEN}: generate one with `openssl rand -hex 32`"
+        );
+    }
+    Ok(())
+}
+
 impl AppState {
     /// Connects to the database, unlocks the key store and loads the API tokens.
     /// Returns a freshly generated token when the database had none.
     pub async fn open(args: &ServeArgs) -> anyhow::Result<(Self, Option<NewToken>)> {
         let key_source = master_key_source(args)?;
+        if let Some(token) = &args.bootstrap_token {
+            check_bootstrap_token(token.expose())?;
+        }
         let trust = trust_store(args)?;
         let store = store::connect(&args.database_url, args.database_max_connections).await?;
         let master_key = match key_source {
@@ -51,8 +78,9 @@ impl AppState {
             );
         }
 
-        let new_token = bootstrap_token(store.as_ref(), args).await?;
+        let new_token = bootstrap_token(store.as_ref(), &master_key, args).await?;
         let tokens = TokenSet::new(
+            &master_key,
             store
                 .token_hashes()
                 .await
@@ -74,6 +102,9 @@ impl AppState {
                 keys: KeyFactory::new(limit),
                 key_pool,
                 tokens: Arc::new(tokens),
+                rate_limit: args
+                    .rate_limit
+                    .map(|policy| Arc::new(super::rate_limit::RateLimiter::new(policy))),
                 trust: Arc::new(trust),
                 strict: args.strict,
                 in_flight: super::InFlight::default(),
@@ -83,10 +114,22 @@ impl AppState {
     }
 }
 
-async fn bootstrap_token(store: &dyn Store, args: &ServeArgs) -> anyhow::Result<Option<NewToken>> {
+async fn bootstrap_token(
+    store: &dyn Store,
+    master_key: &MasterKey,
+    args: &ServeArgs,
+) -> anyhow::Result<Option<NewToken>> {
     if let Some(token) = &args.bootstrap_token {
+        let keyed = super::tokens::stored_digest(master_key, token.expose());
+        // An earlier release stored this token as plain SHA-256: rewrite that row first, so
+        // it keeps its label and the plain form leaves the database.
+        let legacy = super::tokens::legacy_digest(token.expose());
         store
-            .insert_token(&hash_token(token.expose()), "EDGECERT_BOOTSTRAP_TOKEN")
+            .rehash_token(&legacy, &keyed)
+            .await
+            .context("cannot rewrite the bootstrap token's stored hash")?;
+        store
+            .insert_token(&keyed, "EDGECERT_BOOTSTRAP_TOKEN")
             .await
             .context("cannot store the bootstrap token")?;
         return Ok(None);
@@ -103,7 +146,10 @@ async fn bootstrap_token(store: &dyn Store, args: &ServeArgs) -> anyhow::Result<
     rand::rng().fill(&mut bytes[..]);
     let token = Zeroizing::new(URL_SAFE_NO_PAD.encode(&bytes[..]));
     store
-        .insert_token(&hash_token(&token), "generated at first start")
+        .insert_token(
+            &super::tokens::stored_digest(master_key, &token),
+            "generated at first start",
+        )
         .await
         .context("cannot store the generated API token")?;
     Ok(Some(NewToken(token)))
@@ -117,6 +163,10 @@ pub fn check_config(args: &ServeArgs) -> anyhow::Result<Vec<String>> {
         backend,
         crate::config::redact_url_password(&args.database_url)
     )];
+    if let Some(token) = &args.bootstrap_token {
+        check_bootstrap_token(token.expose())?;
+        report.push("bootstrap token: EDGECERT_BOOTSTRAP_TOKEN (long enough)".into());
+    }
     match master_key_source(args)? {
         KeySource::Given(_) => report.push("master key: EDGECERT_MASTER_KEY (valid)".into()),
         KeySource::File(path) if path.exists() => {
@@ -135,6 +185,10 @@ pub fn check_config(args: &ServeArgs) -> anyhow::Result<Vec<String>> {
         report.push(format!("metrics listen: {metrics}"));
     }
     report.push(format!("strict: {}", args.strict));
+    report.push(match args.rate_limit {
+        Some(policy) => format!("rate limit: {policy} per token, per instance"),
+        None => "rate limit: off".to_string(),
+    });
     Ok(report)
 }
 
@@ -259,6 +313,31 @@ fn create_key_file(path: &Path) -> anyhow::Result<MasterKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bootstrap_tokens_must_be_long_and_header_safe() {
+        let long = "0123456789abcdef0123456789abcdef";
+        assert_eq!(long.len(), MIN_BOOTSTRAP_TOKEN_LEN);
+        assert!(check_bootstrap_token(long).is_ok());
+        let short = check_bootstrap_token("12345678").unwrap_err().to_string();
+        assert!(
+            short.contains("8 characters") && short.contains("at least 32"),
+            "{short}"
+        );
+        assert!(
+            !short.contains("12345678"),
+            "the token is not echoed: {short}"
+        );
+        assert!(check_bootstrap_token(&long[1..]).is_err());
+        for bad in [
+            format!("{long} x"),
+            format!("{long}\u{e9}"),
+            format!("{long}\t"),
+        ] {
+            let message = check_bootstrap_token(&bad).unwrap_err().to_string();
+            assert!(message.contains("printable ASCII"), "{message}");
+        }
+    }
 
     #[test]
     fn key_file_defaults_beside_the_sqlite_database() {

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub(crate) mod observe;
 pub mod openapi;
+mod rate_limit;
 mod san;
 mod uploads;
 

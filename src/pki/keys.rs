@@ -338,10 +338,23 @@ impl PrivateKey {
     }
 }
 
+/// HMAC-SHA-256(master key, label): a key for one other purpose that reveals nothing of the
+/// master key (HMAC is a PRF keyed by it; the label separates the purposes).
+fn derive_subkey(master: &[u8; 32], label: &[u8]) -> Zeroizing<[u8; 32]> {
+    use hmac::Mac as _;
+    let mut mac = <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(master)
+        .expect("HMAC accepts a key of any length");
+    mac.update(label);
+    Zeroizing::new(mac.finalize().into_bytes().into())
+}
+
 /// The 256-bit key that encrypts every stored private key.
 pub struct MasterKey {
     cipher: Aes256Gcm,
     check: [u8; 32],
+    /// Keys the hash of stored API tokens, so a copy of the database alone cannot be used to
+    /// test guesses of a token offline.
+    token_key: Zeroizing<[u8; 32]>,
 }
 
 impl fmt::Debug for MasterKey {
@@ -362,9 +375,11 @@ impl MasterKey {
         let mut check = Sha256::new();
         check.update(b"edgecert master key check v1\0");
         check.update(bytes);
+        let token_key = derive_subkey(bytes, b"edgecert api token hashing v1");
         Ok(Self {
             cipher,
             check: check.finalize().into(),
+            token_key,
         })
     }
 
@@ -390,6 +405,12 @@ impl MasterKey {
     /// fails at once instead of on the first decryption.
     pub fn check_value(&self) -> String {
         BASE64.encode(self.check)
+    }
+
+    /// The key API tokens are hashed with (HMAC-SHA-256), derived from the master key for that
+    /// purpose only.
+    pub fn token_hash_key(&self) -> &[u8; 32] {
+        &self.token_key
     }
 
     /// Encrypts `plaintext` under a fresh random nonce; `context` (the key's id) is bound as

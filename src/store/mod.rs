@@ -278,10 +278,14 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         priorities: &[(Uuid, i64)],
     ) -> Result<(), StoreError>;
 
-    /// SHA-256 hashes of every API token that may call the API.
+    /// The stored digests of every API token that may call the API (keyed hashes, or plain
+    /// SHA-256 in rows written by earlier releases; see `app::tokens`).
     async fn token_hashes(&self) -> Result<Vec<[u8; 32]>, StoreError>;
     /// Records a token hash; returns false when it was already known.
     async fn insert_token(&self, hash: &[u8; 32], label: &str) -> Result<bool, StoreError>;
+    /// Replaces a token's stored digest `old` with `new`, keeping its label; when `new` is
+    /// already stored, only removes `old`. Idempotent, so instances may race on it.
+    async fn rehash_token(&self, old: &[u8; 32], new: &[u8; 32]) -> Result<(), StoreError>;
     async fn get_setting(&self, name: &str) -> Result<Option<String>, StoreError>;
     /// Connections the pool holds now, and how many of them are idle.
     fn pool_stats(&self) -> PoolStats;

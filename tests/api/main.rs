@@ -19,5 +19,7 @@ mod observability;
 mod observability_binary;
 mod openapi;
 mod operations;
+mod rate_limit;
 mod startup;
+mod tokens;
 mod upgrade;

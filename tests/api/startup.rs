@@ -111,8 +111,8 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         .any(|window| window == needle)
 }
 
-/// The token itself is in no database file, but its hash is: so the search does look in the
-/// right place.
+/// The token itself is in no database file, nor its plain SHA-256, but its keyed hash is: so
+/// the search does look in the right place.
 #[track_caller]
 fn assert_only_hash_stored(dir: &Path, token: &str) {
     let files = database_files(dir);
@@ -120,13 +120,22 @@ fn assert_only_hash_stored(dir: &Path, token: &str) {
         files.iter().any(|f| f.ends_with("edgecert.db")),
         "{files:?}"
     );
-    let hash = edgecert::app::hash_token(token);
+    let key_file = std::fs::read_to_string(dir.join("edgecert.db.master-key"))
+        .expect("the master key file beside the database");
+    let master_key = edgecert::pki::MasterKey::from_base64(&key_file).expect("a master key");
+    let hash = edgecert::app::stored_digest(&master_key, token);
+    let plain = edgecert::app::legacy_digest(token);
     let mut hash_found = false;
     for file in &files {
         let bytes = std::fs::read(file).expect("read database file");
         assert!(
             !contains(&bytes, token.as_bytes()),
             "the API token is stored in clear in {}",
+            file.display()
+        );
+        assert!(
+            !contains(&bytes, &plain),
+            "the API token's unkeyed SHA-256 is stored in {}",
             file.display()
         );
         hash_found |= contains(&bytes, &hash);
@@ -163,6 +172,22 @@ fn unreadable_master_key_file_is_a_one_line_error() {
     assert_fails_to_start(
         command,
         &["master key file", &not_a_file.display().to_string()],
+    );
+}
+
+#[test]
+fn short_bootstrap_token_is_a_one_line_error_that_does_not_echo_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = edgecert(dir.path());
+    command.env("EDGECERT_BOOTSTRAP_TOKEN", "s3cr3t!!");
+    let line = assert_fails_to_start(
+        command,
+        &["EDGECERT_BOOTSTRAP_TOKEN", "8 characters", "at least 32"],
+    );
+    assert!(!line.contains("s3cr3t!!"), "{line}");
+    assert!(
+        database_files(dir.path()).is_empty(),
+        "refused before the database is created"
     );
 }
 
@@ -357,7 +382,10 @@ fn sigterm_during_load_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut command = edgecert(dir.path());
     command
-        .env("EDGECERT_BOOTSTRAP_TOKEN", "load-test-token")
+        .env(
+            "EDGECERT_BOOTSTRAP_TOKEN",
+            "load-test-token-0123456789abcdef0123",
+        )
         .env("EDGECERT_KEYGEN_CONCURRENCY", "1")
         // Without a pool every RSA CSR generates its key behind the one permit. With one, the
         // refill thread would race the requests, and those finding a pooled key would not load
@@ -377,7 +405,10 @@ fn sigterm_during_load_loses_nothing() {
                     &mut stream,
                     "POST",
                     &csr_list_path(),
-                    &[("Authorization", "Bearer load-test-token")],
+                    &[(
+                        "Authorization",
+                        "Bearer load-test-token-0123456789abcdef0123",
+                    )],
                     Some(body),
                 );
                 sent_tx.send(()).expect("main thread waits");
@@ -425,12 +456,15 @@ fn sigterm_during_load_loses_nothing() {
     );
 
     let mut command = edgecert(dir.path());
-    command.env("EDGECERT_BOOTSTRAP_TOKEN", "load-test-token");
+    command.env(
+        "EDGECERT_BOOTSTRAP_TOKEN",
+        "load-test-token-0123456789abcdef0123",
+    );
     let again = Server::start(command);
     let (status, list) = get(
         again.addr,
         &format!("{}?per_page=50", csr_list_path()),
-        Some("Bearer load-test-token"),
+        Some("Bearer load-test-token-0123456789abcdef0123"),
     );
     assert_eq!(status, 200);
     assert_eq!(list["result_info"]["total_count"], created, "{list}");
@@ -469,7 +503,10 @@ fn migrate_check_config_and_probe_commands() {
     assert!(dir.path().join("edgecert.db").exists());
 
     let mut command = edgecert(dir.path());
-    command.env("EDGECERT_BOOTSTRAP_TOKEN", "probe-token");
+    command.env(
+        "EDGECERT_BOOTSTRAP_TOKEN",
+        "probe-token-0123456789abcdef0123456789",
+    );
     let server = Server::start(command);
     let probe = |addr: String| {
         let mut command = edgecert(dir.path());

@@ -478,6 +478,30 @@ macro_rules! store_methods {
                 Ok(inserted == 1)
             }
 
+            async fn rehash_token(
+                &self,
+                old: &[u8; 32],
+                new: &[u8; 32],
+            ) -> Result<(), $crate::store::StoreError> {
+                // The UPDATE cannot take `new` when another instance already wrote it; the
+                // old row is then simply dropped. Both in one transaction.
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "UPDATE api_tokens SET token_sha256 = $1 WHERE token_sha256 = $2 \
+                     AND NOT EXISTS (SELECT 1 FROM api_tokens WHERE token_sha256 = $1)",
+                )
+                .bind(&new[..])
+                .bind(&old[..])
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM api_tokens WHERE token_sha256 = $1")
+                    .bind(&old[..])
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn get_setting(
                 &self,
                 name: &str,
