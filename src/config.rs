@@ -54,6 +54,20 @@ pub struct ProbeArgs {
 pub const DEFAULT_RSA_POOL_SIZE: u64 = 100;
 const MAX_RSA_POOL_SIZE: u64 = 100_000;
 
+/// Ten seconds is long for a local client to send a request head (a few hundred bytes) and
+/// short enough that a trickling client frees its connection quickly.
+pub const DEFAULT_HEADER_READ_TIMEOUT: u64 = 10;
+/// Bodies are at most 256 KiB: ten seconds is 26 KB/s, far below any local or CI link.
+pub const DEFAULT_BODY_READ_TIMEOUT: u64 = 10;
+/// Node's keep-alive default: SDK connection pools reuse a connection within it, and a
+/// client holding connections open without using them loses them quickly.
+pub const DEFAULT_IDLE_TIMEOUT: u64 = 5;
+/// Far above what a dev or CI client opens, far below the usual 1024 open files per process
+/// that a flood would otherwise exhaust (the database pool and logs need descriptors too).
+pub const DEFAULT_MAX_CONNECTIONS: u64 = 512;
+const MAX_TIMEOUT: u64 = 3600;
+const MAX_MAX_CONNECTIONS: u64 = 100_000;
+
 #[derive(Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
@@ -113,6 +127,25 @@ pub struct ServeArgs {
     #[arg(long, env = "EDGECERT_SHUTDOWN_GRACE", default_value_t = 30)]
     pub shutdown_grace: u64,
 
+    /// Seconds a connection has to send a complete request head, counted from when it opened
+    /// or was last answered; a slower one is closed without an answer.
+    #[arg(long, env = "EDGECERT_HEADER_READ_TIMEOUT", default_value_t = DEFAULT_HEADER_READ_TIMEOUT, value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT))]
+    pub header_read_timeout: u64,
+
+    /// Seconds a request has to deliver its whole body once its head is in; a slower one is
+    /// answered 408.
+    #[arg(long, env = "EDGECERT_BODY_READ_TIMEOUT", default_value_t = DEFAULT_BODY_READ_TIMEOUT, value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT))]
+    pub body_read_timeout: u64,
+
+    /// Seconds a connection may sit with nothing in flight and nothing sent (a kept-alive
+    /// connection between requests, or a new one not yet speaking) before it is closed.
+    #[arg(long, env = "EDGECERT_IDLE_TIMEOUT", default_value_t = DEFAULT_IDLE_TIMEOUT, value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT))]
+    pub idle_timeout: u64,
+
+    /// Most client connections served at once; one over it is answered 503 and closed.
+    #[arg(long, env = "EDGECERT_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u64).range(1..=MAX_MAX_CONNECTIONS))]
+    pub max_connections: u64,
+
     /// Also serve GET /metrics on this address, without credentials (for a Prometheus
     /// scraper). Bind it to loopback or a private network: the metrics are not authenticated.
     #[arg(long, env = "EDGECERT_METRICS_LISTEN")]
@@ -146,6 +179,10 @@ impl ServeArgs {
             rsa_pool_size: DEFAULT_RSA_POOL_SIZE,
             database_max_connections: None,
             shutdown_grace: 30,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             metrics_listen: None,
             rate_limit: None,
             log_format: LogFormat::Text,
@@ -181,6 +218,10 @@ impl fmt::Debug for ServeArgs {
             .field("keygen_concurrency", &self.keygen_concurrency)
             .field("database_max_connections", &self.database_max_connections)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("body_read_timeout", &self.body_read_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_connections", &self.max_connections)
             .field("metrics_listen", &self.metrics_listen)
             .field("rate_limit", &self.rate_limit)
             .field("log_format", &self.log_format)
@@ -327,6 +368,14 @@ mod tests {
         assert_eq!(default_of("listen"), Some(embedded.listen.to_string()));
         assert_eq!(default_of("database_url"), Some(embedded.database_url));
         assert_eq!(default_of("strict"), Some(embedded.strict.to_string()));
+        for (id, embedded) in [
+            ("header_read_timeout", embedded.header_read_timeout),
+            ("body_read_timeout", embedded.body_read_timeout),
+            ("idle_timeout", embedded.idle_timeout),
+            ("max_connections", embedded.max_connections),
+        ] {
+            assert_eq!(default_of(id), Some(embedded.to_string()), "{id}");
+        }
     }
 
     #[test]

@@ -14,16 +14,17 @@ use tokio::net::TcpListener;
 
 pub use app::AppState;
 use config::ServeArgs;
+use http::connection::ConnectionLimits;
 
-/// Serves the API on `listener` until `shutdown` completes, then drains in-flight requests.
+/// Serves the API on `listener` within `limits` until `shutdown` completes; then closes idle
+/// connections and returns once every answer in progress has been sent.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    http::connection::serve(listener, http::router(state), limits, shutdown).await
 }
 
 /// `edgecert serve`: bind, open the database, and serve until SIGINT or SIGTERM.
@@ -63,8 +64,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 "edgecert is serving /metrics without credentials; keep this address on loopback or a private network"
             );
             let router = http::observe::metrics_router(state.clone());
+            // The same bounds as the API listener: a scraper needs none of the slack.
+            let limits = ConnectionLimits::from_args(&args);
             Some(AbortOnDrop(tokio::spawn(async move {
-                if let Err(error) = axum::serve(metrics_listener, router).await {
+                let forever = std::future::pending::<()>();
+                if let Err(error) =
+                    http::connection::serve(metrics_listener, router, limits, forever).await
+                {
                     tracing::error!(%error, "the metrics listener stopped");
                 }
             })))
@@ -80,10 +86,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let grace = std::time::Duration::from_secs(args.shutdown_grace);
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let in_flight = state.in_flight.clone();
-    let server = serve(listener, state, async move {
-        shutdown.await;
-        let _ = stopping_tx.send(());
-    });
+    let server = serve(
+        listener,
+        state,
+        ConnectionLimits::from_args(&args),
+        async move {
+            shutdown.await;
+            let _ = stopping_tx.send(());
+        },
+    );
     // Draining waits for in-flight requests, those whose client hung up included (they run on
     // in their own tasks, which the server does not wait for); the grace period bounds it, so
     // a stuck client cannot keep the process from exiting. A request cut off here commits

@@ -55,6 +55,11 @@ pub mod code {
         BODY_NOT_JSON = 1400, BAD_REQUEST;
         /// The body is over the size limit: the real API's 1400 with 413.
         BODY_TOO_LARGE = 1400, PAYLOAD_TOO_LARGE;
+        /// The body did not arrive within the body-read timeout: 1400, the real API's code for
+        /// a body it cannot read, with 408.
+        BODY_TIMEOUT = 1400, REQUEST_TIMEOUT;
+        /// A compressed (`Content-Encoding`) body, which the real API does not take either.
+        BODY_ENCODING_UNSUPPORTED = 1400, UNSUPPORTED_MEDIA_TYPE;
         INVALID_SCOPE_ID = 1401, BAD_REQUEST;
         NO_CREDENTIALS = 1402, BAD_REQUEST;
         CSR_COUNTRY = 1405, BAD_REQUEST;
@@ -117,8 +122,12 @@ pub mod code {
         CERT_KEY_MISMATCH = 2200, BAD_REQUEST;
 
         INTERNAL = 1500, INTERNAL_SERVER_ERROR;
+        /// At the connection cap, or shutting down: try again shortly.
+        SERVER_UNAVAILABLE = 1500, SERVICE_UNAVAILABLE;
         INVALID_REQUEST_PARAMETERS = 6008, BAD_REQUEST;
         NO_ROUTE = 7000, BAD_REQUEST;
+        /// A path (with its query) too long to be any route: 7000, "no route", with 414.
+        PATH_TOO_LONG = 7000, URI_TOO_LONG;
         METHOD_NOT_ALLOWED = 7001, METHOD_NOT_ALLOWED;
     }
 }
@@ -295,6 +304,8 @@ mod tests {
             ("RATE_LIMITED", 971, 429),
             ("BODY_NOT_JSON", 1400, 400),
             ("BODY_TOO_LARGE", 1400, 413),
+            ("BODY_TIMEOUT", 1400, 408),
+            ("BODY_ENCODING_UNSUPPORTED", 1400, 415),
             ("INVALID_SCOPE_ID", 1401, 400),
             ("NO_CREDENTIALS", 1402, 400),
             ("CSR_COUNTRY", 1405, 400),
@@ -351,8 +362,10 @@ mod tests {
             ("CERT_KEY_INVALID", 2106, 400),
             ("CERT_KEY_MISMATCH", 2200, 400),
             ("INTERNAL", 1500, 500),
+            ("SERVER_UNAVAILABLE", 1500, 503),
             ("INVALID_REQUEST_PARAMETERS", 6008, 400),
             ("NO_ROUTE", 7000, 400),
+            ("PATH_TOO_LONG", 7000, 414),
             ("METHOD_NOT_ALLOWED", 7001, 405),
         ];
         let actual: Vec<(&str, u32, u16)> = code::ALL

@@ -1,12 +1,14 @@
 //! The HTTP edge: router, layers, envelope, errors and one module per resource.
 
 mod auth;
+pub mod connection;
 mod custom_certificates;
 mod custom_csrs;
 mod custom_hostnames;
 pub mod envelope;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub(crate) mod observe;
 pub mod openapi;
 mod rate_limit;
@@ -22,8 +24,9 @@ use tower_http::catch_panic::CatchPanicLayer;
 use crate::app::AppState;
 use error::{ApiError, code};
 
-/// Largest request body accepted; a CSR request is a few hundred bytes.
-const BODY_LIMIT: usize = 256 * 1024;
+/// Largest request body accepted; a CSR request is a few hundred bytes. A larger
+/// `Content-Length` is refused before the body is read ([`limits::guard`]).
+pub const BODY_LIMIT: usize = 256 * 1024;
 
 /// The whole API. Used by `serve` and, through `tower::ServiceExt::oneshot`, by the tests.
 pub fn router(state: AppState) -> Router {
@@ -68,6 +71,9 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             run_to_completion,
         ))
+        // Outside the request's own task, so a body still arriving holds no handler, and
+        // inside `observe`, so what it refuses is logged and counted.
+        .layer(middleware::from_fn(limits::guard))
         // Outermost, so it sees every answer, a caught panic's 500 included. It logs the route,
         // path and outcome only: never headers (credentials), query strings or bodies.
         .layer(middleware::from_fn(observe::observe))

@@ -360,13 +360,16 @@ fn request_id(headers: &HeaderMap) -> (String, bool) {
     (id, has_cf_ray)
 }
 
-/// Short and visible ASCII only: no spaces, control characters or bytes beyond ASCII that
-/// could forge or garble a log line.
+/// Short, and letters, digits and `-_.:` only: what UUIDs, Cloudflare ray ids and tracing ids
+/// use. Anything else (quotes, `<`, `>`, spaces, control bytes) could forge a log line, break
+/// out of a quoted field, or be reflected into a page by whoever displays the id.
 fn valid_request_id(value: &HeaderValue) -> Option<String> {
     let bytes = value.as_bytes();
     let valid = !bytes.is_empty()
         && bytes.len() <= MAX_REQUEST_ID_LEN
-        && bytes.iter().all(u8::is_ascii_graphic);
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
     // Every byte is ASCII, so the conversion cannot fail.
     valid
         .then(|| String::from_utf8(bytes.to_vec()).ok())
@@ -450,6 +453,11 @@ mod tests {
             b"tab\there",
             "caf\u{e9}".as_bytes(),
             b"\xff\xfe",
+            b"a\"b",
+            b"<script>",
+            b"id>1",
+            b"semi;colon",
+            b"slash/path",
             long.as_bytes(),
         ] {
             let (id, _) = request_id(&headers(&[("x-request-id", bad)]));
@@ -457,6 +465,8 @@ mod tests {
         }
         let (id, _) = request_id(&headers(&[("x-request-id", at_limit.as_bytes())]));
         assert_eq!(id, at_limit);
+        let (id, _) = request_id(&headers(&[("x-request-id", b"trace:Ab-9_z.1")]));
+        assert_eq!(id, "trace:Ab-9_z.1");
     }
 
     #[test]

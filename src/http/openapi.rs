@@ -229,9 +229,54 @@ pub(super) async fn openapi_json() -> Response {
     }
 }
 
-/// The reference page; it fetches `/client/v4/openapi.json` and needs nothing else.
-pub(super) async fn docs() -> Html<&'static str> {
-    Html(include_str!("docs.html"))
+const DOCS_PAGE: &str = include_str!("docs.html");
+
+/// The reference page; it fetches `/client/v4/openapi.json` and needs nothing else, so its
+/// policy allows exactly that: its own inline script and style (by hash, so an injected one
+/// would not run), requests to this origin, and no framing (against clickjacking).
+pub(super) async fn docs() -> Response {
+    (
+        [
+            (header::CONTENT_SECURITY_POLICY, docs_policy()),
+            (header::X_FRAME_OPTIONS, "DENY"),
+        ],
+        Html(DOCS_PAGE),
+    )
+        .into_response()
+}
+
+/// Built once from the page itself, so editing the page cannot leave a stale hash behind.
+fn docs_policy() -> &'static str {
+    static POLICY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    POLICY.get_or_init(|| {
+        format!(
+            "default-src 'none'; script-src {}; style-src {}; connect-src 'self'; \
+             base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+            inline_hash(DOCS_PAGE, "script"),
+            inline_hash(DOCS_PAGE, "style"),
+        )
+    })
+}
+
+/// The CSP source for the page's one inline `<tag>` element: `'sha256-...'` of its text, or
+/// `'none'` if the page has none.
+fn inline_hash(page: &str, tag: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let Some(text) = page
+        .split_once(&open)
+        .and_then(|(_, rest)| rest.split_once(&close))
+        .map(|(text, _)| text)
+    else {
+        return "'none'".to_string();
+    };
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    format!(
+        "'sha256-{}'",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
 }
 
 #[cfg(test)]
