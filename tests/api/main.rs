@@ -19,4 +19,5 @@ mod observability;
 mod observability_binary;
 mod openapi;
 mod operations;
+mod request_limits;
 mod startup;
