@@ -15,6 +15,7 @@ mod csr_list;
 mod csr_validation;
 mod hostnames;
 mod key_pool;
+mod list_memory;
 mod observability;
 mod observability_binary;
 mod openapi;

@@ -23,6 +23,7 @@ on_both_backends!(
     error_lists_are_capped_and_echoes_cut,
     repeated_keys_are_refused_at_any_depth,
     deep_nesting_is_refused_quickly,
+    a_page_of_maximal_csrs_is_bounded,
 );
 
 /// A valid, distinct SAN of exactly 255 characters, the longest a SAN may be.
@@ -423,4 +424,29 @@ async fn deep_nesting_is_refused_quickly(backend: Backend) {
         assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
     }
     assert_eq!(app.count_rows("custom_csrs").await, 0);
+}
+
+/// The worst page the limits allow: 50 CSRs of 150 SANs of 255 characters, with the longest
+/// name and description, stays under the size the README states.
+async fn a_page_of_maximal_csrs_is_bounded(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    for index in 0..50 {
+        let mut body = csr_with("name", json!("n".repeat(255)));
+        body["description"] = json!("d".repeat(1024));
+        body["sans"] = json!(
+            (0..150)
+                .map(|san| longest_san(index * 150 + san))
+                .collect::<Vec<_>>()
+        );
+        app.create_csr(&body).await;
+    }
+    let response = app.get(&format!("{}?per_page=50", zone_csrs(ZONE))).await;
+    let result = response.assert_success(StatusCode::OK);
+    assert_eq!(result.as_array().map(Vec::len), Some(50));
+    let bytes = response.body.to_string().len();
+    assert!(
+        bytes <= crate::list_memory::MAX_PAGE_BYTES,
+        "a page is {bytes} bytes"
+    );
+    assert!(bytes > 4_000_000, "not a maximal page: {bytes} bytes");
 }
