@@ -149,6 +149,13 @@ pub const COMMON_ERRORS: &[Code] = &[
 /// Extra answers of the routes that read a JSON body.
 pub const BODY_ERRORS: &[Code] = &[code::BODY_NOT_JSON, code::BODY_TOO_LARGE];
 
+/// Most problems listed in one answer; one more entry says how many were left out.
+pub const MAX_ERRORS: usize = 20;
+
+/// Longest error message, in characters. Messages quote client values through
+/// `extract::echo`, which keeps them far below this; the cut is a backstop.
+pub const MAX_MESSAGE_CHARS: usize = 1024;
+
 /// One entry of `errors` in the envelope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
@@ -218,7 +225,28 @@ impl ApiError {
     }
 
     /// Several problems at once, most important first; the first one's code sets the status.
-    pub fn many(errors: Vec<ErrorDetail>) -> Self {
+    /// At most `MAX_ERRORS` are listed, then one entry counting the rest, and each message is
+    /// cut to `MAX_MESSAGE_CHARS`: a request of 150 bad SANs (or any future list) must not
+    /// turn into an answer many times its own size.
+    pub fn many(mut errors: Vec<ErrorDetail>) -> Self {
+        if errors.len() > MAX_ERRORS {
+            let more = errors.len() - MAX_ERRORS;
+            let next = errors.swap_remove(MAX_ERRORS);
+            errors.truncate(MAX_ERRORS);
+            errors.push(ErrorDetail::new(
+                next.code,
+                format!(
+                    "{more} more problems were found and are not listed; fix those above and \
+                     send the request again to see the rest."
+                ),
+            ));
+        }
+        for error in &mut errors {
+            if let Some((cut, _)) = error.message.char_indices().nth(MAX_MESSAGE_CHARS) {
+                error.message.truncate(cut);
+                error.message.push_str("...");
+            }
+        }
         Self {
             errors,
             cause: None,
@@ -424,6 +452,37 @@ mod tests {
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(body["errors"][0]["code"], 1500);
         assert!(!body.to_string().contains("secret table detail"));
+    }
+
+    #[test]
+    fn long_error_lists_are_cut_with_a_count_of_the_rest() {
+        let mut errors: Vec<ErrorDetail> = (0..MAX_ERRORS)
+            .map(|i| ErrorDetail::new(code::CSR_SAN_INVALID, format!("problem {i}")))
+            .collect();
+        errors.extend((0..980).map(|_| ErrorDetail::new(code::CSR_SAN_NON_ASCII, "later")));
+        let error = ApiError::many(errors);
+        let listed = error.errors();
+        assert_eq!(listed.len(), MAX_ERRORS + 1);
+        assert_eq!(
+            listed[MAX_ERRORS - 1].message,
+            format!("problem {}", MAX_ERRORS - 1)
+        );
+        assert_eq!(listed[MAX_ERRORS].code, code::CSR_SAN_NON_ASCII);
+        assert!(listed[MAX_ERRORS].message.starts_with("980 more problems"));
+        assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+
+        let exactly: Vec<ErrorDetail> = (0..MAX_ERRORS)
+            .map(|_| ErrorDetail::new(code::CSR_SAN_INVALID, "bad"))
+            .collect();
+        assert_eq!(ApiError::many(exactly).errors().len(), MAX_ERRORS);
+    }
+
+    #[test]
+    fn long_messages_are_cut() {
+        let error = ApiError::new(code::CSR_KEY_TYPE, "é".repeat(10 * MAX_MESSAGE_CHARS));
+        let message = &error.errors()[0].message;
+        assert_eq!(message.chars().count(), MAX_MESSAGE_CHARS + 3);
+        assert!(message.ends_with("..."));
     }
 
     #[test]

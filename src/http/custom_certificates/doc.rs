@@ -27,10 +27,13 @@ success_schema!(
 )]
 pub struct CertificateCreateRequest {
     /// The PEM certificate, with its chain.
+    #[schema(max_length = 65536)]
     certificate: String,
     /// The certificate's PEM private key; or give `custom_csr_id`, not both.
+    #[schema(max_length = 16384)]
     private_key: Option<String>,
     /// The id of the custom CSR the certificate was issued for; its key stays in edgecert.
+    #[schema(max_length = 36)]
     custom_csr_id: Option<String>,
     /// `legacy_custom` (default) or `sni_custom`.
     #[schema(rename = "type")]
@@ -41,8 +44,10 @@ pub struct CertificateCreateRequest {
     #[schema(value_type = Option<Object>)]
     geo_restrictions: Option<Value>,
     /// Policy restrictions, as text.
+    #[schema(max_length = 1024)]
     policy: Option<String>,
     /// Read when `policy` is absent.
+    #[schema(max_length = 1024)]
     policy_restrictions: Option<String>,
 }
 
@@ -55,10 +60,13 @@ pub struct CertificateCreateRequest {
 )]
 pub struct CertificateEditRequest {
     /// A new PEM certificate, with its chain.
+    #[schema(max_length = 65536)]
     certificate: Option<String>,
     /// A new PEM private key; or give `custom_csr_id`, not both.
+    #[schema(max_length = 16384)]
     private_key: Option<String>,
     /// The id of the custom CSR the certificate was issued for.
+    #[schema(max_length = 36)]
     custom_csr_id: Option<String>,
     /// `ubiquitous`, `optimal` or `force`.
     bundle_method: Option<String>,
@@ -66,8 +74,10 @@ pub struct CertificateEditRequest {
     #[schema(value_type = Option<Object>)]
     geo_restrictions: Option<Value>,
     /// Policy restrictions, as text.
+    #[schema(max_length = 1024)]
     policy: Option<String>,
     /// Read when `policy` is absent.
+    #[schema(max_length = 1024)]
     policy_restrictions: Option<String>,
 }
 

@@ -6,25 +6,43 @@ use uuid::Uuid;
 use crate::app::certificates::Replacement;
 use crate::app::uploads::KeyChoice;
 use crate::http::error::{ApiError, Code, code};
-use crate::http::extract::parse_uuid;
+use crate::http::extract::{
+    MAX_CERTIFICATE_PEM_LEN, MAX_CSR_ID_LEN, MAX_KEY_PEM_LEN, echo, parse_uuid,
+};
 use crate::store::CertificateOptions;
 
 const BUNDLE_METHODS: [&str; 3] = ["ubiquitous", "optimal", "force"];
 const TYPES: [&str; 2] = ["legacy_custom", "sni_custom"];
 const GEO_LABELS: [&str; 3] = ["us", "eu", "highest_security"];
 
+/// `policy` is stored and echoed as `policy_restrictions`. The API documents no limit; real
+/// expressions such as `(country: US) or (region: EU)` are a few dozen characters.
+pub const MAX_POLICY_LEN: usize = 1024;
+
 fn invalid(message: impl Into<String>, pointer: &str) -> ApiError {
     ApiError::field(code::CERT_PARAMETERS, pointer, message)
 }
 
+/// A string field of at most `max_len` characters, refused with `code` otherwise.
 fn text<'a>(
     body: &'a Map<String, Value>,
     field: &str,
     code: Code,
+    max_len: usize,
 ) -> Result<Option<&'a str>, ApiError> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(value)) => Ok(Some(value)),
+        Some(Value::String(value)) => {
+            let length = value.chars().count();
+            if length > max_len {
+                return Err(ApiError::field(
+                    code,
+                    format!("/{field}"),
+                    format!("{field} is {length} characters long; the limit is {max_len}."),
+                ));
+            }
+            Ok(Some(value))
+        }
         Some(_) => Err(ApiError::field(
             code,
             format!("/{field}"),
@@ -38,13 +56,19 @@ pub fn apply_options(
     body: &Map<String, Value>,
     options: &mut CertificateOptions,
 ) -> Result<(), ApiError> {
-    if let Some(method) = text(body, "bundle_method", code::HOSTNAME_BUNDLE_METHOD)? {
+    if let Some(method) = text(
+        body,
+        "bundle_method",
+        code::HOSTNAME_BUNDLE_METHOD,
+        usize::MAX,
+    )? {
         if !BUNDLE_METHODS.contains(&method) {
             return Err(ApiError::field(
                 code::HOSTNAME_BUNDLE_METHOD,
                 "/bundle_method",
                 format!(
-                    "bundle_method {method:?} is not supported; use ubiquitous, optimal or force."
+                    "bundle_method {} is not supported; use ubiquitous, optimal or force.",
+                    echo(method)
                 ),
             ));
         }
@@ -68,9 +92,14 @@ pub fn apply_options(
             ));
         }
     }
-    let policy = match text(body, "policy", code::CERT_PARAMETERS)? {
+    let policy = match text(body, "policy", code::CERT_PARAMETERS, MAX_POLICY_LEN)? {
         Some(policy) => Some(policy),
-        None => text(body, "policy_restrictions", code::CERT_PARAMETERS)?,
+        None => text(
+            body,
+            "policy_restrictions",
+            code::CERT_PARAMETERS,
+            MAX_POLICY_LEN,
+        )?,
     };
     if let Some(policy) = policy {
         options.policy = Some(policy.to_string());
@@ -81,8 +110,13 @@ pub fn apply_options(
 /// `custom_csr_id` and `private_key`, each checked to be a string.
 fn key_choice(body: &Map<String, Value>) -> Result<KeyChoice<'_>, ApiError> {
     Ok(KeyChoice {
-        custom_csr_id: text(body, "custom_csr_id", code::HOSTNAME_CSR_ID_INVALID)?,
-        supplied_pem: text(body, "private_key", code::CERT_KEY_INVALID)?,
+        custom_csr_id: text(
+            body,
+            "custom_csr_id",
+            code::HOSTNAME_CSR_ID_INVALID,
+            MAX_CSR_ID_LEN,
+        )?,
+        supplied_pem: text(body, "private_key", code::CERT_KEY_INVALID, MAX_KEY_PEM_LEN)?,
     })
 }
 
@@ -90,17 +124,26 @@ fn key_choice(body: &Map<String, Value>) -> Result<KeyChoice<'_>, ApiError> {
 pub fn parse_create(
     body: &Map<String, Value>,
 ) -> Result<(&str, CertificateOptions, KeyChoice<'_>), ApiError> {
-    let certificate_pem = text(body, "certificate", code::CERT_INVALID)?.unwrap_or_default();
+    let certificate_pem = text(
+        body,
+        "certificate",
+        code::CERT_INVALID,
+        MAX_CERTIFICATE_PEM_LEN,
+    )?
+    .unwrap_or_default();
     let mut options = CertificateOptions {
         bundle_method: "ubiquitous".into(),
         certificate_type: "legacy_custom".into(),
         geo_restrictions: None,
         policy: None,
     };
-    if let Some(kind) = text(body, "type", code::CERT_PARAMETERS)? {
+    if let Some(kind) = text(body, "type", code::CERT_PARAMETERS, usize::MAX)? {
         if !TYPES.contains(&kind) {
             return Err(invalid(
-                format!("type {kind:?} is not supported; use legacy_custom or sni_custom."),
+                format!(
+                    "type {} is not supported; use legacy_custom or sni_custom.",
+                    echo(kind)
+                ),
                 "/type",
             ));
         }
@@ -130,7 +173,12 @@ pub fn parse_edit<'a>(
     if !replaces_certificate {
         return Ok((options, None));
     }
-    let certificate_pem = text(body, "certificate", code::CERT_INVALID)?;
+    let certificate_pem = text(
+        body,
+        "certificate",
+        code::CERT_INVALID,
+        MAX_CERTIFICATE_PEM_LEN,
+    )?;
     let key = key_choice(body)?;
     Ok((
         options,

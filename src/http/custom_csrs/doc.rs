@@ -37,15 +37,18 @@ pub struct CsrCreateRequest {
     /// The certificate's common name; at most 64 characters.
     #[schema(max_length = 64, example = "app.example.com")]
     common_name: String,
-    /// DNS names the certificate will cover (at least one, each once).
-    #[schema(min_items = 1)]
+    /// DNS names the certificate will cover: at least one and at most 150, each once and
+    /// each at most 255 characters.
+    #[schema(min_items = 1, max_items = 150)]
     sans: Vec<String>,
     /// `rsa2048` (default) or `p256v1`.
     #[schema(example = "rsa2048")]
     key_type: Option<String>,
     /// A label for the CSR.
+    #[schema(max_length = 255)]
     name: Option<String>,
     /// A description of the CSR.
+    #[schema(max_length = 1024)]
     description: Option<String>,
 }
 

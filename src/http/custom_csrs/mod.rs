@@ -232,6 +232,19 @@ mod tests {
     }
 
     #[test]
+    fn the_request_schema_shows_the_parser_limits() {
+        let schema =
+            serde_json::to_value(<CsrCreateRequest as utoipa::PartialSchema>::schema()).unwrap();
+        let properties = &schema["properties"];
+        assert_eq!(properties["sans"]["maxItems"], request::MAX_SANS);
+        assert_eq!(properties["name"]["maxLength"], request::MAX_NAME_LEN);
+        assert_eq!(
+            properties["description"]["maxLength"],
+            request::MAX_DESCRIPTION_LEN
+        );
+    }
+
+    #[test]
     fn the_list_parameters_match_the_handler() {
         assert_eq!(enum_values::<ListOrder>(), ORDERS);
         assert_eq!(enum_values::<ListDirection>(), DIRECTIONS);

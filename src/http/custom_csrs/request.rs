@@ -4,6 +4,7 @@ use serde_json::{Map, Value};
 
 use crate::app::csrs::CsrDraft;
 use crate::http::error::{Code, ErrorDetail, code};
+use crate::http::extract::echo;
 use crate::http::san::{CSR_SAN_CODES, san_error};
 use crate::pki::KeyType;
 use crate::pki::csr::Subject;
@@ -14,6 +15,15 @@ const MAX_STATE_LEN: usize = 128;
 const MAX_LOCALITY_LEN: usize = 128;
 const MAX_ORGANIZATION_LEN: usize = 64;
 const MAX_UNIT_LEN: usize = 64;
+
+/// Most SANs in one CSR: the real API's schema (`cloudflare/api-schemas` openapi.json,
+/// `tls-certificates-and-hostnames_custom_csr_create_request`, `sans.maxItems`). It also
+/// bounds what a CSR costs to store and to list: with 255-character names a CSR is ~90 KB.
+pub const MAX_SANS: usize = 150;
+/// The API documents no limit for `name` and `description`; these are edgecert's, long
+/// enough for a label and a sentence or two, short enough that a page of 50 stays small.
+pub const MAX_NAME_LEN: usize = 255;
+pub const MAX_DESCRIPTION_LEN: usize = 1024;
 
 /// Checks every field of a create request and reports every problem, in the order of the form
 /// a user fills in.
@@ -80,8 +90,11 @@ pub fn parse_draft(body: &Map<String, Value>, strict: bool) -> Result<CsrDraft, 
         Vec::new()
     });
     let key_type = keep(&mut errors, parse_key_type(body.get("key_type")));
-    let name = keep(&mut errors, optional_text(body, "name", None));
-    let description = keep(&mut errors, optional_text(body, "description", None));
+    let name = keep(&mut errors, optional_text(body, "name", Some(MAX_NAME_LEN)));
+    let description = keep(
+        &mut errors,
+        optional_text(body, "description", Some(MAX_DESCRIPTION_LEN)),
+    );
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -184,6 +197,20 @@ fn parse_sans(value: Option<&Value>, strict: bool) -> Result<Vec<String>, Vec<Er
                 .at("/sans"),
             ]);
         }
+        Some(Value::Array(items)) if items.len() > MAX_SANS => {
+            // One answer for the whole list: checking each name of an oversized list would
+            // only produce a longer refusal.
+            return Err(vec![
+                ErrorDetail::new(
+                    code::CSR_SAN_REQUIRED,
+                    format!(
+                        "sans lists {} names; the limit is {MAX_SANS} per CSR.",
+                        items.len()
+                    ),
+                )
+                .at("/sans"),
+            ]);
+        }
         Some(Value::Array(items)) => items,
         Some(_) => {
             return Err(vec![
@@ -210,7 +237,7 @@ fn parse_sans(value: Option<&Value>, strict: bool) -> Result<Vec<String>, Vec<Er
             continue;
         };
         if let Err(problem) = check_san(san, strict) {
-            let subject = format!("SAN \"{}\" (sans[{index}])", san.escape_default());
+            let subject = format!("SAN {} (sans[{index}])", echo(san));
             errors.push(san_error(problem, &subject, &CSR_SAN_CODES).at(pointer));
             continue;
         }
@@ -221,7 +248,10 @@ fn parse_sans(value: Option<&Value>, strict: bool) -> Result<Vec<String>, Vec<Er
             errors.push(
                 ErrorDetail::new(
                     code::CSR_SAN_INVALID,
-                    format!("SAN {san:?} is listed more than once; list each name once."),
+                    format!(
+                        "SAN {} is listed more than once; list each name once.",
+                        echo(san)
+                    ),
                 )
                 .at(pointer),
             );
@@ -242,7 +272,10 @@ fn parse_key_type(value: Option<&Value>) -> Result<KeyType, ErrorDetail> {
         Some(Value::String(name)) => KeyType::parse(name).ok_or_else(|| {
             ErrorDetail::new(
                 code::CSR_KEY_TYPE,
-                format!("key_type {name:?} is not supported; use \"rsa2048\" (the default) or \"p256v1\"."),
+                format!(
+                    "key_type {} is not supported; use \"rsa2048\" (the default) or \"p256v1\".",
+                    echo(name)
+                ),
             )
             .at("/key_type")
         }),

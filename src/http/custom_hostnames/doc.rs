@@ -52,14 +52,17 @@ pub struct SslRequestBody {
     certificate_authority: Option<String>,
     wildcard: Option<bool>,
     cloudflare_branding: Option<bool>,
-    /// Stored and echoed back as given.
+    /// Stored and echoed back as given; at most 4096 bytes as JSON.
     #[schema(value_type = Option<Object>)]
     settings: Option<Value>,
     /// A PEM certificate (with its chain) to use instead of a managed one.
+    #[schema(max_length = 65536)]
     custom_certificate: Option<String>,
     /// The certificate's PEM private key; or give `custom_csr_id`, not both.
+    #[schema(max_length = 16384)]
     custom_key: Option<String>,
     /// The id of the custom CSR the certificate was issued for; its key stays in edgecert.
+    #[schema(max_length = 36)]
     custom_csr_id: Option<String>,
 }
 
@@ -71,13 +74,17 @@ pub struct SslRequestBody {
 )]
 pub struct HostnameCreateRequest {
     /// The customer's domain name, e.g. `app.example.com`.
+    #[schema(max_length = 255)]
     hostname: String,
     ssl: Option<SslRequestBody>,
-    /// An object of string values; null clears it.
+    /// An object of string values; null clears it. Keys are 1 to 128 characters, values at
+    /// most 1024, and the whole object at most 4096 bytes as JSON.
     custom_metadata: Option<HashMap<String, String>>,
     /// Origin server for this hostname; null clears it.
+    #[schema(max_length = 255)]
     custom_origin_server: Option<String>,
     /// SNI sent to the origin; null clears it.
+    #[schema(max_length = 255)]
     custom_origin_sni: Option<String>,
 }
 
@@ -93,11 +100,14 @@ pub struct HostnameEditRequest {
     /// Replaces the `ssl` settings; without `custom_certificate`, switches to a managed
     /// certificate.
     ssl: Option<SslRequestBody>,
-    /// An object of string values; null clears it.
+    /// An object of string values; null clears it. Keys are 1 to 128 characters, values at
+    /// most 1024, and the whole object at most 4096 bytes as JSON.
     custom_metadata: Option<HashMap<String, String>>,
     /// Origin server for this hostname; null clears it.
+    #[schema(max_length = 255)]
     custom_origin_server: Option<String>,
     /// SNI sent to the origin; null clears it.
+    #[schema(max_length = 255)]
     custom_origin_sni: Option<String>,
 }
 

@@ -4,10 +4,34 @@ use serde_json::{Map, Value};
 
 use crate::app::hostnames::{HostnameSettings, SslDraft};
 use crate::http::error::{ApiError, Code, ErrorDetail, code};
-use crate::http::extract::{QueryPairs, parse_uuid};
+use crate::http::extract::{
+    MAX_CERTIFICATE_PEM_LEN, MAX_CSR_ID_LEN, MAX_KEY_PEM_LEN, QueryPairs, echo, parse_uuid,
+};
 use crate::http::san::{HOSTNAME_CODES, san_error};
 use crate::pki::names::check_san;
 use crate::store::{HostnameFilter, HostnameMatch, SslOptions};
+
+// Limits on what a client can make a hostname store and echo. The API documents none for these
+// fields; each is edgecert's choice, generous for real use and small enough that a page of 50
+// hostnames stays a few megabytes at worst (README, "Request limits").
+
+/// `custom_origin_server` and `custom_origin_sni` are DNS names (or `:request_host_header:`):
+/// 255, like the API's own `hostname` (`maxLength: 255`) and RFC 1035.
+pub const MAX_ORIGIN_LEN: usize = 255;
+/// `custom_metadata`: keys, values, and the whole object as JSON.
+pub const MAX_METADATA_KEY_LEN: usize = 128;
+pub const MAX_METADATA_VALUE_LEN: usize = 1024;
+pub const MAX_METADATA_BYTES: usize = 4096;
+/// `ssl.settings` as JSON: the real settings (ciphers, TLS versions, HTTP/2, early hints)
+/// fit in well under 1 KB.
+pub const MAX_SSL_SETTINGS_BYTES: usize = 4096;
+
+/// `field is N characters long; the limit is M.` when `text` is longer than `max_len`.
+fn too_long(field: &str, text: &str, max_len: usize) -> Option<String> {
+    let length = text.chars().count();
+    (length > max_len)
+        .then(|| format!("{field} is {length} characters long; the limit is {max_len}."))
+}
 
 fn one_of(
     ssl: &Map<String, Value>,
@@ -20,11 +44,15 @@ fn one_of(
         None | Some(Value::Null) => None,
         Some(Value::String(value)) if allowed.contains(&value.as_str()) => Some(value.clone()),
         Some(other) => {
+            let shown = match other {
+                Value::String(text) => echo(text),
+                _ => echo(&other.to_string()),
+            };
             errors.push(
                 ErrorDetail::new(
                     code,
                     format!(
-                        "ssl.{field} {other} is not supported; use one of: {}.",
+                        "ssl.{field} {shown} is not supported; use one of: {}.",
                         allowed.join(", ")
                     ),
                 )
@@ -38,13 +66,20 @@ fn one_of(
 fn optional_string(
     object: &Map<String, Value>,
     field: &str,
-    pointer: &str,
+    max_len: usize,
     code: Code,
     errors: &mut Vec<ErrorDetail>,
 ) -> Option<String> {
+    let pointer = format!("/ssl/{field}");
     match object.get(field) {
         None | Some(Value::Null) => None,
-        Some(Value::String(value)) => Some(value.clone()),
+        Some(Value::String(value)) => match too_long(&format!("ssl.{field}"), value, max_len) {
+            None => Some(value.clone()),
+            Some(message) => {
+                errors.push(ErrorDetail::new(code, message).at(pointer));
+                None
+            }
+        },
         Some(_) => {
             errors.push(ErrorDetail::new(code, format!("{field} must be a string.")).at(pointer));
             None
@@ -105,28 +140,28 @@ pub fn parse_settings(body: &Map<String, Value>) -> Result<HostnameSettings, Api
                 ),
                 wildcard: optional_bool(ssl, "wildcard", &mut errors),
                 cloudflare_branding: optional_bool(ssl, "cloudflare_branding", &mut errors),
-                settings: ssl.get("settings").filter(|v| !v.is_null()).cloned(),
+                settings: ssl_settings(ssl, &mut errors),
             };
             Some(SslDraft {
                 options,
                 custom_certificate: optional_string(
                     ssl,
                     "custom_certificate",
-                    "/ssl/custom_certificate",
+                    MAX_CERTIFICATE_PEM_LEN,
                     code::HOSTNAME_CERT_UNPARSABLE,
                     &mut errors,
                 ),
                 custom_key: optional_string(
                     ssl,
                     "custom_key",
-                    "/ssl/custom_key",
+                    MAX_KEY_PEM_LEN,
                     code::HOSTNAME_KEY_INVALID,
                     &mut errors,
                 ),
                 custom_csr_id: optional_string(
                     ssl,
                     "custom_csr_id",
-                    "/ssl/custom_csr_id",
+                    MAX_CSR_ID_LEN,
                     code::HOSTNAME_CSR_ID_INVALID,
                     &mut errors,
                 ),
@@ -143,7 +178,15 @@ pub fn parse_settings(body: &Map<String, Value>) -> Result<HostnameSettings, Api
         None => None,
         Some(Value::Null) => Some(None),
         Some(Value::Object(map)) if map.values().all(Value::is_string) => {
-            Some(Some(Value::Object(map.clone())))
+            match metadata_problem(map) {
+                None => Some(Some(Value::Object(map.clone()))),
+                Some(message) => {
+                    errors.push(
+                        ErrorDetail::new(code::HOSTNAME_METADATA, message).at("/custom_metadata"),
+                    );
+                    None
+                }
+            }
         }
         Some(_) => {
             errors.push(
@@ -159,7 +202,14 @@ pub fn parse_settings(body: &Map<String, Value>) -> Result<HostnameSettings, Api
     let mut text = |field: &str| match body.get(field) {
         None => None,
         Some(Value::Null) => Some(None),
-        Some(Value::String(value)) => Some(Some(value.clone())),
+        Some(Value::String(value)) => match too_long(field, value, MAX_ORIGIN_LEN) {
+            None => Some(Some(value.clone())),
+            Some(message) => {
+                errors
+                    .push(ErrorDetail::new(code::HOSTNAME_ORIGIN, message).at(format!("/{field}")));
+                None
+            }
+        },
         Some(_) => {
             errors.push(
                 ErrorDetail::new(code::HOSTNAME_ORIGIN, format!("{field} must be a string."))
@@ -181,6 +231,52 @@ pub fn parse_settings(body: &Map<String, Value>) -> Result<HostnameSettings, Api
     })
 }
 
+/// `ssl.settings`, stored and echoed as given, so bounded in size.
+fn ssl_settings(ssl: &Map<String, Value>, errors: &mut Vec<ErrorDetail>) -> Option<Value> {
+    let settings = ssl.get("settings").filter(|v| !v.is_null())?;
+    let size = settings.to_string().len();
+    if size > MAX_SSL_SETTINGS_BYTES {
+        errors.push(
+            ErrorDetail::new(
+                code::HOSTNAME_SSL_ATTRIBUTE,
+                format!(
+                    "ssl.settings is {size} bytes as JSON; the limit is {MAX_SSL_SETTINGS_BYTES}."
+                ),
+            )
+            .at("/ssl/settings"),
+        );
+        return None;
+    }
+    Some(settings.clone())
+}
+
+/// What is wrong with an object of string values as `custom_metadata`, if anything.
+fn metadata_problem(map: &Map<String, Value>) -> Option<String> {
+    for (key, value) in map {
+        if key.is_empty() {
+            return Some("custom_metadata keys must not be empty.".into());
+        }
+        if key.chars().count() > MAX_METADATA_KEY_LEN {
+            return Some(format!(
+                "custom_metadata key {} is longer than {MAX_METADATA_KEY_LEN} characters.",
+                echo(key)
+            ));
+        }
+        let value = value.as_str().unwrap_or_default();
+        if value.chars().count() > MAX_METADATA_VALUE_LEN {
+            return Some(format!(
+                "custom_metadata value of {} is {} characters long; the limit is {MAX_METADATA_VALUE_LEN}.",
+                echo(key),
+                value.chars().count()
+            ));
+        }
+    }
+    let size = Value::Object(map.clone()).to_string().len();
+    (size > MAX_METADATA_BYTES).then(|| {
+        format!("custom_metadata is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES}.")
+    })
+}
+
 /// The hostname of a create request, checked and lower-cased.
 pub fn check_hostname(body: &Map<String, Value>, strict: bool) -> Result<String, ApiError> {
     let hostname = match body.get("hostname") {
@@ -196,7 +292,7 @@ pub fn check_hostname(body: &Map<String, Value>, strict: bool) -> Result<String,
     check_san(hostname, strict)
         .map(|()| hostname.to_ascii_lowercase())
         .map_err(|problem| {
-            let subject = format!("hostname \"{}\"", hostname.escape_default());
+            let subject = format!("hostname {}", echo(hostname));
             ApiError::many(vec![
                 san_error(problem, &subject, &HOSTNAME_CODES).at("/hostname"),
             ])
@@ -210,7 +306,10 @@ pub fn parse_filter(query: &QueryPairs) -> Result<HostnameFilter, ApiError> {
         Some(raw) => Some(parse_uuid(raw).ok_or_else(|| {
             ApiError::new(
                 code::HOSTNAME_ID_INVALID,
-                format!("id filter {raw:?} is not a custom hostname id (36 characters)."),
+                format!(
+                    "id filter {} is not a custom hostname id (36 characters).",
+                    echo(raw)
+                ),
             )
         })?),
         None => None,
@@ -235,7 +334,8 @@ pub fn parse_filter(query: &QueryPairs) -> Result<HostnameFilter, ApiError> {
                 return Err(ApiError::new(
                     code::HOSTNAME_FILTER_INVALID,
                     format!(
-                        "{key} {value:?} is not part of a hostname: use letters, digits, '.', '-' and '*'."
+                        "{key} {} is not part of a hostname: use letters, digits, '.', '-' and '*'.",
+                        echo(value)
                     ),
                 ));
             }
