@@ -13,8 +13,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngExt as _;
 use zeroize::Zeroizing;
 
-use super::{AppState, MASTER_KEY_CHECK, TokenSet, hash_token};
 use super::keypool::KeyPool;
+use super::{AppState, MASTER_KEY_CHECK, TokenSet, hash_token};
 use crate::config::ServeArgs;
 use crate::pki::{KeyFactory, MasterKey, TrustStore};
 use crate::store::{self, Store};
@@ -28,7 +28,7 @@ impl AppState {
     pub async fn open(args: &ServeArgs) -> anyhow::Result<(Self, Option<NewToken>)> {
         let key_source = master_key_source(args)?;
         let trust = trust_store(args)?;
-        let store = store::connect(&args.database_url, args.database_max_connections).await?;
+        let store = store::connect_with(&args.database_url, &args.database_options()).await?;
         let master_key = match key_source {
             KeySource::Given(key) => *key,
             KeySource::File(path) => {
@@ -77,6 +77,7 @@ impl AppState {
                 trust: Arc::new(trust),
                 strict: args.strict,
                 in_flight: super::InFlight::default(),
+                readiness: super::ReadinessProbe::default(),
             },
             new_token,
         ))
