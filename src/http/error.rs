@@ -295,7 +295,8 @@ impl From<crate::app::InternalError> for ApiError {
             InternalKind::Unavailable => (
                 code::DATABASE_UNAVAILABLE,
                 "The service is temporarily unavailable: its database cannot be reached. \
-                 The request was not applied; retry after the time in Retry-After.",
+                 Retry after the seconds in Retry-After. A change whose connection was cut \
+                 mid-request may still have been applied, as a whole or not at all.",
             ),
             InternalKind::StorageFull => (
                 code::STORAGE_FULL,
