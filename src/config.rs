@@ -3,6 +3,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -123,6 +124,21 @@ pub struct ServeArgs {
     #[arg(long, env = "EDGECERT_DATABASE_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub database_max_connections: Option<u32>,
 
+    /// Seconds a request waits for a database connection (opening one included) before it is
+    /// answered 503 "database unavailable". Decimals allowed (0.5).
+    #[arg(long, env = "EDGECERT_DATABASE_ACQUIRE_TIMEOUT", default_value = "1", value_parser = parse_seconds)]
+    pub database_acquire_timeout: Duration,
+
+    /// Seconds start-up (serve, migrate) keeps trying to reach the database before giving up.
+    #[arg(long, env = "EDGECERT_DATABASE_CONNECT_TIMEOUT", default_value = "10", value_parser = parse_seconds)]
+    pub database_connect_timeout: Duration,
+
+    /// SQLite's `synchronous` setting: `normal` survives a crash of edgecert (or of the OS
+    /// with a battery-backed disk cache); `full` also survives power loss, and costs a disk
+    /// flush per write.
+    #[arg(long, env = "EDGECERT_SQLITE_SYNCHRONOUS", value_enum, default_value_t = SqliteSynchronous::Normal)]
+    pub sqlite_synchronous: SqliteSynchronous,
+
     /// Seconds to let in-flight requests finish after SIGTERM or SIGINT before exiting anyway.
     #[arg(long, env = "EDGECERT_SHUTDOWN_GRACE", default_value_t = 30)]
     pub shutdown_grace: u64,
@@ -178,6 +194,9 @@ impl ServeArgs {
             keygen_concurrency: None,
             rsa_pool_size: DEFAULT_RSA_POOL_SIZE,
             database_max_connections: None,
+            database_acquire_timeout: crate::store::DEFAULT_ACQUIRE_TIMEOUT,
+            database_connect_timeout: crate::store::DEFAULT_CONNECT_TIMEOUT,
+            sqlite_synchronous: SqliteSynchronous::Normal,
             shutdown_grace: 30,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
@@ -186,6 +205,19 @@ impl ServeArgs {
             metrics_listen: None,
             rate_limit: None,
             log_format: LogFormat::Text,
+        }
+    }
+
+    /// The database settings, as the store takes them.
+    pub fn database_options(&self) -> crate::store::DatabaseOptions {
+        crate::store::DatabaseOptions {
+            max_connections: self.database_max_connections,
+            acquire_timeout: self.database_acquire_timeout,
+            connect_timeout: self.database_connect_timeout,
+            sqlite_synchronous: match self.sqlite_synchronous {
+                SqliteSynchronous::Normal => crate::store::SqliteSynchronous::Normal,
+                SqliteSynchronous::Full => crate::store::SqliteSynchronous::Full,
+            },
         }
     }
 
@@ -217,6 +249,9 @@ impl fmt::Debug for ServeArgs {
             .field("no_public_roots", &self.no_public_roots)
             .field("keygen_concurrency", &self.keygen_concurrency)
             .field("database_max_connections", &self.database_max_connections)
+            .field("database_acquire_timeout", &self.database_acquire_timeout)
+            .field("database_connect_timeout", &self.database_connect_timeout)
+            .field("sqlite_synchronous", &self.sqlite_synchronous)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("body_read_timeout", &self.body_read_timeout)
@@ -227,6 +262,25 @@ impl fmt::Debug for ServeArgs {
             .field("log_format", &self.log_format)
             .finish()
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SqliteSynchronous {
+    Normal,
+    Full,
+}
+
+/// Seconds, decimals allowed, from a millisecond up to a day: a zero timeout would fail every
+/// request, and a huge one is the hang these settings exist to prevent.
+fn parse_seconds(raw: &str) -> Result<Duration, String> {
+    let seconds: f64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a number of seconds"))?;
+    if !(0.001..=86_400.0).contains(&seconds) {
+        return Err(format!("{raw} s is outside 0.001 to 86400 seconds"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -432,6 +486,43 @@ mod tests {
             ServeArgs::parse_from(["serve", "--rate-limit", "3/60s"]).rate_limit,
             Some(parse("3/60s").unwrap())
         );
+    }
+
+    #[test]
+    fn database_timeouts_and_synchronous_parse_and_default() {
+        let defaults = ServeArgs::parse_from(["serve"]);
+        let embedded = ServeArgs::for_database("sqlite://edgecert.db");
+        assert_eq!(defaults.database_options(), embedded.database_options());
+        assert_eq!(defaults.database_acquire_timeout, Duration::from_secs(1));
+        assert_eq!(defaults.database_connect_timeout, Duration::from_secs(10));
+        assert_eq!(defaults.sqlite_synchronous, SqliteSynchronous::Normal);
+        let args = ServeArgs::parse_from([
+            "serve",
+            "--database-acquire-timeout",
+            "0.25",
+            "--database-connect-timeout",
+            "3",
+            "--sqlite-synchronous",
+            "full",
+        ]);
+        let options = args.database_options();
+        assert_eq!(options.acquire_timeout, Duration::from_millis(250));
+        assert_eq!(options.connect_timeout, Duration::from_secs(3));
+        assert_eq!(
+            options.sqlite_synchronous,
+            crate::store::SqliteSynchronous::Full
+        );
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        for bad in ["0", "-1", "soon", "100000"] {
+            assert!(
+                Wrapper::try_parse_from(["serve", "--database-acquire-timeout", bad]).is_err(),
+                "{bad} accepted"
+            );
+        }
     }
 
     #[test]

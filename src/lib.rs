@@ -130,7 +130,7 @@ impl Drop for AbortOnDrop {
 
 /// `edgecert migrate`: apply pending migrations and exit.
 pub async fn migrate(args: &ServeArgs) -> anyhow::Result<()> {
-    let store = store::connect(&args.database_url, args.database_max_connections).await?;
+    let store = store::connect_with(&args.database_url, &args.database_options()).await?;
     let (applied, known) = store.migration_status().await?;
     println!(
         "edgecert: {} is at migration {applied} of {known}",

@@ -8,6 +8,7 @@ pub mod hostnames;
 mod in_flight;
 pub mod keypool;
 pub mod rate_limit;
+mod readiness;
 mod startup;
 mod tokens;
 pub mod uploads;
@@ -22,6 +23,7 @@ use crate::pki::{KeyFactory, MasterKey, PkiError};
 use crate::store::{Store, StoreError};
 
 pub use in_flight::InFlight;
+pub use readiness::{READINESS_WAIT, ReadinessProbe};
 pub use startup::{NewToken, check_config};
 pub use tokens::{TokenDigest, TokenSet, Verified, legacy_digest, stored_digest};
 
@@ -43,25 +45,48 @@ pub struct AppState {
     pub strict: bool,
     /// Requests still running, answered or not.
     pub in_flight: InFlight,
+    /// The `/readyz` probe in progress, shared by concurrent callers.
+    pub readiness: ReadinessProbe,
 }
 
 impl AppState {
     /// What `/readyz` reports: the database answers, every migration of this build is applied,
-    /// and the master key still matches the one the stored keys are sealed with.
-    pub async fn readiness(&self) -> Vec<(&'static str, Result<(), String>)> {
-        let database = self.store.migration_status().await;
-        let migrations = match &database {
-            Ok((applied, known)) if applied == known => Ok(()),
-            Ok((applied, known)) => Err(format!("{applied} of {known} migrations applied")),
-            Err(_) => Err("unknown: database unreachable".to_string()),
+    /// and the master key still matches the one the stored keys are sealed with. Answers within
+    /// [`READINESS_WAIT`] whatever the database does (an unanswered probe counts as failed).
+    pub async fn readiness(&self) -> readiness::Checks {
+        self.readiness
+            .run(|| {
+                let state = self.clone();
+                async move { state.check_readiness().await }
+            })
+            .await
+    }
+
+    async fn check_readiness(&self) -> readiness::Checks {
+        let unreachable = || Err("unknown: database unreachable".to_string());
+        let (applied, known) = match self.store.migration_status().await {
+            Ok(status) => status,
+            // One failed round trip is enough: a second would only double the probe's time.
+            Err(error) => {
+                return vec![
+                    ("database", Err(error.to_string())),
+                    ("migrations", unreachable()),
+                    ("key_store", unreachable()),
+                ];
+            }
+        };
+        let migrations = if applied == known {
+            Ok(())
+        } else {
+            Err(format!("{applied} of {known} migrations applied"))
         };
         let key_store = match self.store.get_setting(MASTER_KEY_CHECK).await {
             Ok(Some(check)) if check == self.master_key.check_value() => Ok(()),
             Ok(_) => Err("master key does not match the database".to_string()),
-            Err(_) => Err("unknown: database unreachable".to_string()),
+            Err(_) => unreachable(),
         };
         vec![
-            ("database", database.map(|_| ()).map_err(|e| e.to_string())),
+            ("database", Ok(())),
             ("migrations", migrations),
             ("key_store", key_store),
         ]
@@ -71,18 +96,49 @@ impl AppState {
 /// A failure no request can fix (database, encryption, a stopped task). Its text is for the
 /// operator's log only: it may name tables or paths, never key material.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct InternalError(String);
+#[error("{message}")]
+pub struct InternalError {
+    kind: InternalKind,
+    message: String,
+}
+
+/// What kind of internal failure it was, which decides what the client is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InternalKind {
+    /// The database cannot be reached or used right now; the same request may succeed later.
+    Unavailable,
+    /// The database has no room left for the write.
+    StorageFull,
+    /// Anything else: a bug, inconsistent data, a failed encryption.
+    Other,
+}
+
+impl InternalError {
+    pub fn kind(&self) -> InternalKind {
+        self.kind
+    }
+}
 
 impl From<StoreError> for InternalError {
     fn from(error: StoreError) -> Self {
-        Self(format!("store: {error}"))
+        let kind = match &error {
+            StoreError::Unavailable(_) => InternalKind::Unavailable,
+            StoreError::StorageFull(_) => InternalKind::StorageFull,
+            _ => InternalKind::Other,
+        };
+        Self {
+            kind,
+            message: format!("store: {error}"),
+        }
     }
 }
 
 impl From<PkiError> for InternalError {
     fn from(error: PkiError) -> Self {
-        Self(format!("pki: {error}"))
+        Self {
+            kind: InternalKind::Other,
+            message: format!("pki: {error}"),
+        }
     }
 }
 

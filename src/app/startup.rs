@@ -55,7 +55,7 @@ impl AppState {
             check_bootstrap_token(token.expose())?;
         }
         let trust = trust_store(args)?;
-        let store = store::connect(&args.database_url, args.database_max_connections).await?;
+        let store = store::connect_with(&args.database_url, &args.database_options()).await?;
         let master_key = match key_source {
             KeySource::Given(key) => *key,
             KeySource::File(path) => {
@@ -108,6 +108,7 @@ impl AppState {
                 trust: Arc::new(trust),
                 strict: args.strict,
                 in_flight: super::InFlight::default(),
+                readiness: super::ReadinessProbe::default(),
             },
             new_token,
         ))

@@ -124,6 +124,13 @@ pub mod code {
         INTERNAL = 1500, INTERNAL_SERVER_ERROR;
         /// At the connection cap, or shutting down: try again shortly.
         SERVER_UNAVAILABLE = 1500, SERVICE_UNAVAILABLE;
+        /// The database is unreachable or unusable for now. The real API documents no code for
+        /// an outage; 1500 is its catch-all for these resources, so clients that match on it
+        /// keep working, and the status, `Retry-After` and `x-should-retry` say "try again".
+        DATABASE_UNAVAILABLE = 1500, SERVICE_UNAVAILABLE;
+        /// The database's disk is full: 1500 as above, with WebDAV's 507 so the operator's
+        /// dashboards tell it from an outage.
+        STORAGE_FULL = 1500, INSUFFICIENT_STORAGE;
         INVALID_REQUEST_PARAMETERS = 6008, BAD_REQUEST;
         NO_ROUTE = 7000, BAD_REQUEST;
         /// A path (with its query) too long to be any route: 7000, "no route", with 414.
@@ -144,7 +151,13 @@ pub const COMMON_ERRORS: &[Code] = &[
     code::AUTH_INVALID_TOKEN,
     code::AUTH_MALFORMED_HEADER,
     code::INTERNAL,
+    code::DATABASE_UNAVAILABLE,
+    code::STORAGE_FULL,
 ];
+
+/// What a client retrying a 503 is told to wait, in seconds: a little over the default acquire
+/// timeout, so a retry lands after the pool has tried to reconnect, not during that attempt.
+pub const RETRY_AFTER_SECONDS: &str = "2";
 
 /// Extra answers of the routes that read a JSON body.
 pub const BODY_ERRORS: &[Code] = &[code::BODY_NOT_JSON, code::BODY_TOO_LARGE];
@@ -212,6 +225,21 @@ pub struct InternalCause(pub Arc<str>);
 pub struct ApiError {
     errors: Vec<ErrorDetail>,
     cause: Option<Arc<str>>,
+}
+
+/// Cloudflare's SDKs retry on `x-should-retry: true` whatever the status, and honour
+/// `Retry-After`; a 503 says both.
+fn retry_headers(status: StatusCode) -> &'static [(&'static str, &'static str)] {
+    match status {
+        StatusCode::CONFLICT => &[("x-should-retry", "false")],
+        StatusCode::SERVICE_UNAVAILABLE => &[
+            ("x-should-retry", "true"),
+            ("retry-after", RETRY_AFTER_SECONDS),
+        ],
+        // A full disk stays full until an operator acts: immediate retries only add load.
+        StatusCode::INSUFFICIENT_STORAGE => &[("x-should-retry", "false")],
+        _ => &[],
+    }
 }
 
 impl ApiError {
@@ -292,11 +320,11 @@ impl IntoResponse for ApiError {
         if let Some(cause) = self.cause {
             response.extensions_mut().insert(InternalCause(cause));
         }
-        if status == StatusCode::CONFLICT {
-            // The official SDKs retry a 409 twice unless told not to; a conflict here is final.
+        // The official SDKs retry a 409 twice unless told not to; a conflict here is final.
+        for (name, value) in retry_headers(status) {
             response
                 .headers_mut()
-                .insert("x-should-retry", HeaderValue::from_static("false"));
+                .insert(*name, HeaderValue::from_static(value));
         }
         response
     }
@@ -304,7 +332,25 @@ impl IntoResponse for ApiError {
 
 impl From<crate::app::InternalError> for ApiError {
     fn from(error: crate::app::InternalError) -> Self {
-        ApiError::internal(error)
+        use crate::app::InternalKind;
+        let (code, message) = match error.kind() {
+            InternalKind::Other => return ApiError::internal(error),
+            InternalKind::Unavailable => (
+                code::DATABASE_UNAVAILABLE,
+                "The service is temporarily unavailable: its database cannot be reached. \
+                 Retry after the seconds in Retry-After. A change whose connection was cut \
+                 mid-request may still have been applied, as a whole or not at all.",
+            ),
+            InternalKind::StorageFull => (
+                code::STORAGE_FULL,
+                "The service has run out of storage. The request was not applied; \
+                 retry once the operator has freed space.",
+            ),
+        };
+        // The cause goes to the request's log line, never to the client.
+        let mut api = ApiError::new(code, message);
+        api.cause = Some(error.to_string().into());
+        api
     }
 }
 
@@ -391,6 +437,8 @@ mod tests {
             ("CERT_KEY_MISMATCH", 2200, 400),
             ("INTERNAL", 1500, 500),
             ("SERVER_UNAVAILABLE", 1500, 503),
+            ("DATABASE_UNAVAILABLE", 1500, 503),
+            ("STORAGE_FULL", 1500, 507),
             ("INVALID_REQUEST_PARAMETERS", 6008, 400),
             ("NO_ROUTE", 7000, 400),
             ("PATH_TOO_LONG", 7000, 414),
@@ -452,6 +500,43 @@ mod tests {
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(body["errors"][0]["code"], 1500);
         assert!(!body.to_string().contains("secret table detail"));
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_database_is_a_503_to_retry_and_a_full_disk_a_507() {
+        use crate::app::InternalError;
+        use crate::store::StoreError;
+        let unavailable: InternalError = StoreError::from(sqlx::Error::PoolTimedOut).into();
+        let response = ApiError::from(unavailable).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["x-should-retry"], "true");
+        assert_eq!(response.headers()["retry-after"], RETRY_AFTER_SECONDS);
+        let cause = response.extensions().get::<InternalCause>().cloned();
+        assert!(cause.is_some_and(|c| c.0.contains("pool timed out")));
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["errors"][0]["code"], 1500);
+        assert!(!body.to_string().contains("pool timed out"), "{body}");
+
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let refused: InternalError = StoreError::from(sqlx::Error::Io(refused)).into();
+        assert_eq!(
+            ApiError::from(refused).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+
+        let full: InternalError =
+            StoreError::StorageFull(sqlx::Error::Protocol("disk full".into())).into();
+        let (status, retry, body) = render(ApiError::from(full)).await;
+        assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(retry.unwrap(), "false");
+        assert_eq!(body["errors"][0]["code"], 1500);
+
+        // Everything else stays the generic 500.
+        let other: InternalError = StoreError::Corrupt("bad row".into()).into();
+        let (status, retry, _) = render(ApiError::from(other)).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(retry, None);
     }
 
     #[test]

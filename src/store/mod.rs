@@ -7,6 +7,7 @@ mod sqlite;
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -194,10 +195,83 @@ pub enum StoreError {
     ReferenceGone(String),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// The database cannot be reached or used right now (no connection within the acquire
+    /// timeout, connection refused or cut, server shutting down, I/O error): retrying later
+    /// may succeed, and nothing was written.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// The database has no room for the write (disk full); nothing was written.
+    #[error("database storage is full: {0}")]
+    StorageFull(#[source] sqlx::Error),
     #[error(transparent)]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Every sqlx error becomes a `StoreError` here (through `?` and [`on_write`]/[`on_delete`]),
+/// so this is the one place that tells an unavailable or full database from other failures.
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match classify(&error) {
+            Failure::Unavailable => StoreError::Unavailable(error),
+            Failure::StorageFull => StoreError::StorageFull(error),
+            Failure::Other => StoreError::Database(error),
+        }
+    }
+}
+
+enum Failure {
+    Unavailable,
+    StorageFull,
+    Other,
+}
+
+fn classify(error: &sqlx::Error) -> Failure {
+    match error {
+        // The pool found no usable connection in time: every connection busy, or none could
+        // be opened (sqlx retries a refused connection until the acquire deadline).
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => Failure::Unavailable,
+        // Refused, reset or cut connections, and SQLite's worker thread gone.
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => {
+            Failure::Unavailable
+        }
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                code.parse().map_or(Failure::Other, classify_sqlite_code)
+            } else {
+                classify_sqlstate(&code)
+            }
+        }
+        _ => Failure::Other,
+    }
+}
+
+/// A SQLite extended result code.
+fn classify_sqlite_code(code: i32) -> Failure {
+    // The primary result code is the low byte of an extended one.
+    match code & 0xff {
+        // SQLITE_FULL: the disk (or a file-size limit) has no room for the write.
+        13 => Failure::StorageFull,
+        // SQLITE_BUSY (the lock stayed taken past busy_timeout), SQLITE_IOERR,
+        // SQLITE_CANTOPEN: the file cannot be used now, the data is not wrong.
+        5 | 10 | 14 => Failure::Unavailable,
+        _ => Failure::Other,
+    }
+}
+
+/// A Postgres SQLSTATE.
+fn classify_sqlstate(code: &str) -> Failure {
+    match code {
+        // disk_full
+        "53100" => Failure::StorageFull,
+        // too_many_connections, admin/crash shutdown, cannot_connect_now (starting up or
+        // recovering), and the whole connection_exception class.
+        "53300" | "57P01" | "57P02" | "57P03" => Failure::Unavailable,
+        _ if code.starts_with("08") => Failure::Unavailable,
+        _ => Failure::Other,
+    }
 }
 
 #[async_trait]
@@ -313,11 +387,63 @@ impl Backend {
     }
 }
 
+/// How edgecert opens and uses its database connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseOptions {
+    /// The most connections the pool holds (`None`: the backend's default for this machine).
+    pub max_connections: Option<u32>,
+    /// How long a request waits for a connection, opening a new one included, before the
+    /// database counts as unavailable and the request is answered 503.
+    pub acquire_timeout: Duration,
+    /// How long start-up keeps trying to reach the database before giving up.
+    pub connect_timeout: Duration,
+    /// SQLite's `synchronous` setting; Postgres ignores it.
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+impl Default for DatabaseOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: None,
+            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            sqlite_synchronous: SqliteSynchronous::Normal,
+        }
+    }
+}
+
+/// Short enough that a request during a database outage is answered within two seconds,
+/// long enough that a healthy database's queue for its connections never reaches it.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
+/// The old fixed start-up wait: room for a database container that starts alongside.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// When SQLite waits for the disk: `Normal` (WAL synced at checkpoints) survives a process
+/// crash; `Full` (WAL synced at every commit) also survives power loss, at a cost per write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SqliteSynchronous {
+    #[default]
+    Normal,
+    Full,
+}
+
 /// Connects to the database named by `url` and applies pending migrations. The pool holds
 /// at most `max_connections` (`None`: the backend's default for this machine's cores).
 pub async fn connect(
     url: &str,
     max_connections: Option<u32>,
+) -> Result<Arc<dyn Store>, ConnectError> {
+    let options = DatabaseOptions {
+        max_connections,
+        ..DatabaseOptions::default()
+    };
+    connect_with(url, &options).await
+}
+
+/// Connects to the database named by `url` with `options` and applies pending migrations.
+pub async fn connect_with(
+    url: &str,
+    options: &DatabaseOptions,
 ) -> Result<Arc<dyn Store>, ConnectError> {
     let cores = std::thread::available_parallelism()
         .map_or(2, std::num::NonZeroUsize::get)
@@ -325,12 +451,39 @@ pub async fn connect(
         .unwrap_or(u32::MAX);
     match Backend::of_url(url)? {
         Backend::Postgres => {
-            let max = max_connections.unwrap_or_else(|| PostgresStore::default_connections(cores));
-            Ok(Arc::new(PostgresStore::connect(url, max).await?))
+            let max = options
+                .max_connections
+                .unwrap_or_else(|| PostgresStore::default_connections(cores));
+            Ok(Arc::new(PostgresStore::connect(url, max, options).await?))
         }
         Backend::Sqlite => {
-            let max = max_connections.unwrap_or_else(|| SqliteStore::default_connections(cores));
-            Ok(Arc::new(SqliteStore::connect(url, max).await?))
+            let max = options
+                .max_connections
+                .unwrap_or_else(|| SqliteStore::default_connections(cores));
+            Ok(Arc::new(SqliteStore::connect(url, max, options).await?))
+        }
+    }
+}
+
+/// Waits until `pool` hands out a connection, retrying while the database is unavailable
+/// (not yet started, say) for up to `within`; any other failure (a wrong password, a missing
+/// database) is returned at once.
+async fn wait_until_reachable<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+    within: Duration,
+) -> Result<(), ConnectError> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match pool.acquire().await {
+            Ok(_) => return Ok(()),
+            Err(error)
+                if matches!(classify(&error), Failure::Unavailable)
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tracing::debug!(%error, "database not reachable yet; retrying");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(error) => return Err(ConnectError::Open(error)),
         }
     }
 }
@@ -364,7 +517,7 @@ fn on_write(error: sqlx::Error) -> StoreError {
             _ => {}
         }
     }
-    StoreError::Database(error)
+    error.into()
 }
 
 /// Maps a foreign-key violation of a delete: the row is still referenced.
@@ -374,7 +527,7 @@ fn on_delete(error: sqlx::Error) -> StoreError {
     {
         return StoreError::InUse(db.message().to_string());
     }
-    StoreError::Database(error)
+    error.into()
 }
 
 fn parse_key_type(name: &str) -> Result<KeyType, StoreError> {
@@ -394,4 +547,28 @@ fn hash_array(bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
     bytes
         .try_into()
         .map_err(|_| StoreError::Corrupt("hash column is not 32 bytes".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_codes_are_classified_by_what_a_retry_can_fix() {
+        let name = |failure| match failure {
+            Failure::Unavailable => "unavailable",
+            Failure::StorageFull => "full",
+            Failure::Other => "other",
+        };
+        // SQLite: SQLITE_FULL, SQLITE_IOERR_WRITE (extended), SQLITE_BUSY, a unique constraint.
+        assert_eq!(name(classify_sqlite_code(13)), "full");
+        assert_eq!(name(classify_sqlite_code(10 | (3 << 8))), "unavailable");
+        assert_eq!(name(classify_sqlite_code(5)), "unavailable");
+        assert_eq!(name(classify_sqlite_code(2067)), "other");
+        // Postgres: disk_full, admin_shutdown, connection_failure, unique_violation.
+        assert_eq!(name(classify_sqlstate("53100")), "full");
+        assert_eq!(name(classify_sqlstate("57P01")), "unavailable");
+        assert_eq!(name(classify_sqlstate("08006")), "unavailable");
+        assert_eq!(name(classify_sqlstate("23505")), "other");
+    }
 }

@@ -9,7 +9,7 @@ use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow
 use sqlx::query::Query;
 
 use super::sql::{COUNT_INSERTED_CSR, INSERT_CSR, INSERT_CSR_KEY, sql_store};
-use super::{ConnectError, PoolStats, StoreError, on_write};
+use super::{ConnectError, DatabaseOptions, PoolStats, StoreError, on_write, wait_until_reachable};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -28,8 +28,13 @@ impl PostgresStore {
         cores.saturating_mul(4)
     }
 
-    /// Connects with at most `max_connections` and applies pending migrations.
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, ConnectError> {
+    /// Connects with at most `max_connections` and applies pending migrations, waiting up to
+    /// `settings.connect_timeout` for the server to accept connections.
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        settings: &DatabaseOptions,
+    ) -> Result<Self, ConnectError> {
         let options = PgConnectOptions::from_str(url).map_err(ConnectError::Open)?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
@@ -45,10 +50,11 @@ impl PostgresStore {
                     Ok(true)
                 })
             })
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
-            .await
-            .map_err(ConnectError::Open)?;
+            // Also bounds opening a new connection: sqlx retries a refused connection only
+            // until this deadline, so a request during an outage is answered quickly.
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_lazy_with(options);
+        wait_until_reachable(&pool, settings.connect_timeout).await?;
         MIGRATOR.run(&pool).await?;
         Ok(Self { pool })
     }

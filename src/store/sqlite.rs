@@ -13,7 +13,7 @@ use sqlx::sqlite::{
 };
 
 use super::sql::{COUNT_INSERTED_CSR, INSERT_CSR, INSERT_CSR_KEY, sql_store};
-use super::{ConnectError, PoolStats, StoreError, on_write};
+use super::{ConnectError, DatabaseOptions, PoolStats, StoreError, on_write};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -40,12 +40,20 @@ impl SqliteStore {
 
     /// Connects with at most `max_connections`, the writer included (at least one reader is
     /// kept), and applies pending migrations.
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, ConnectError> {
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        settings: &DatabaseOptions,
+    ) -> Result<Self, ConnectError> {
+        let synchronous = match settings.sqlite_synchronous {
+            super::SqliteSynchronous::Normal => SqliteSynchronous::Normal,
+            super::SqliteSynchronous::Full => SqliteSynchronous::Full,
+        };
         let options = SqliteConnectOptions::from_str(url)
             .map_err(ConnectError::Open)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(synchronous)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
             // Deleted private keys are overwritten on disk, not left in free pages.
@@ -60,7 +68,7 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(settings.acquire_timeout)
             .connect_with(options.clone())
             .await
             .map_err(ConnectError::Open)?;
@@ -68,7 +76,7 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.saturating_sub(1).max(1))
             .test_before_acquire(false)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(settings.acquire_timeout)
             .connect_with(options)
             .await
             .map_err(ConnectError::Open)?;
@@ -186,9 +194,14 @@ mod tests {
     async fn the_configured_connection_count_includes_the_writer() {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("edgecert.db").display());
-        let store = SqliteStore::connect(&url, 5).await.expect("opens");
+        let settings = DatabaseOptions::default();
+        let store = SqliteStore::connect(&url, 5, &settings)
+            .await
+            .expect("opens");
         assert_eq!(store.pool_stats().max, 5);
-        let store = SqliteStore::connect(&url, 1).await.expect("opens");
+        let store = SqliteStore::connect(&url, 1, &settings)
+            .await
+            .expect("opens");
         assert_eq!(store.pool_stats().max, 2, "one reader is always kept");
     }
 }

@@ -13,6 +13,7 @@ mod csr_create;
 mod csr_lifecycle;
 mod csr_list;
 mod csr_validation;
+mod db_faults;
 mod hostnames;
 mod key_pool;
 mod limits;
