@@ -21,3 +21,4 @@ mod openapi;
 mod operations;
 mod startup;
 mod upgrade;
+mod upload_limits;
