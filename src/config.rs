@@ -112,6 +112,12 @@ pub struct ServeArgs {
     #[arg(long, env = "EDGECERT_KEYGEN_CONCURRENCY")]
     pub keygen_concurrency: Option<usize>,
 
+    /// How many uploaded certificates (with their customer keys) may be verified at once
+    /// (default: half the CPU cores, at least one, so uploads never take every core from the
+    /// threads that answer other requests).
+    #[arg(long, env = "EDGECERT_VERIFY_CONCURRENCY", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub verify_concurrency: Option<u64>,
+
     /// RSA-2048 keys to keep generated ahead of demand, so RSA CSRs are created without waiting
     /// for a key generation while the pool lasts. Refilled in the background at the lowest CPU
     /// priority. 0 turns the pool off.
@@ -192,6 +198,7 @@ impl ServeArgs {
             trust_roots: None,
             no_public_roots: false,
             keygen_concurrency: None,
+            verify_concurrency: None,
             rsa_pool_size: DEFAULT_RSA_POOL_SIZE,
             database_max_connections: None,
             database_acquire_timeout: crate::store::DEFAULT_ACQUIRE_TIMEOUT,
@@ -248,6 +255,7 @@ impl fmt::Debug for ServeArgs {
             .field("trust_roots", &self.trust_roots)
             .field("no_public_roots", &self.no_public_roots)
             .field("keygen_concurrency", &self.keygen_concurrency)
+            .field("verify_concurrency", &self.verify_concurrency)
             .field("database_max_connections", &self.database_max_connections)
             .field("database_acquire_timeout", &self.database_acquire_timeout)
             .field("database_connect_timeout", &self.database_connect_timeout)
@@ -523,6 +531,19 @@ mod tests {
                 "{bad} accepted"
             );
         }
+    }
+
+    #[test]
+    fn verify_concurrency_defaults_to_the_core_count_and_refuses_zero() {
+        assert_eq!(ServeArgs::parse_from(["serve"]).verify_concurrency, None);
+        let args = ServeArgs::parse_from(["serve", "--verify-concurrency", "3"]);
+        assert_eq!(args.verify_concurrency, Some(3));
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        assert!(Wrapper::try_parse_from(["serve", "--verify-concurrency", "0"]).is_err());
     }
 
     #[test]

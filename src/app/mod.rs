@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use self::keypool::KeyPool;
 use crate::pki::TrustStore;
-use crate::pki::{KeyFactory, MasterKey, PkiError};
+use crate::pki::{CpuLimiter, KeyFactory, MasterKey, PkiError};
 use crate::store::{Store, StoreError};
 
 pub use in_flight::InFlight;
@@ -35,6 +35,9 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub master_key: Arc<MasterKey>,
     pub keys: KeyFactory,
+    /// Certificate uploads are verified (and customer keys parsed) on blocking threads through
+    /// this, `--verify-concurrency` at a time; see [`uploads::VERIFICATION_GAUGES`].
+    pub verifications: CpuLimiter,
     /// Pre-generated RSA-2048 keys; refilled only where [`crate::run`] starts the refill.
     pub key_pool: KeyPool,
     pub tokens: Arc<TokenSet>,

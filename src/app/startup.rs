@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 use super::keypool::KeyPool;
 use super::{AppState, MASTER_KEY_CHECK, TokenSet};
 use crate::config::ServeArgs;
-use crate::pki::{KeyFactory, MasterKey, TrustStore};
+use crate::pki::{CpuLimiter, KeyFactory, MasterKey, TrustStore};
 use crate::store::{self, Store};
 
 /// A token generated at first start. Shown to the operator once; only its hash is stored.
@@ -89,6 +89,12 @@ impl AppState {
         let limit = args.keygen_concurrency.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
         });
+        // Half the cores: an upload is refused or accepted a little later under load, while
+        // the other cores keep answering everything else.
+        let verify_limit = args.verify_concurrency.map_or_else(
+            || std::thread::available_parallelism().map_or(1, |cores| (cores.get() / 2).max(1)),
+            |limit| usize::try_from(limit).unwrap_or(usize::MAX),
+        );
         let master_key = Arc::new(master_key);
         let key_pool = KeyPool::new(
             args.rsa_pool_size,
@@ -100,6 +106,7 @@ impl AppState {
                 store,
                 master_key,
                 keys: KeyFactory::new(limit),
+                verifications: CpuLimiter::new(verify_limit, super::uploads::VERIFICATION_GAUGES),
                 key_pool,
                 tokens: Arc::new(tokens),
                 rate_limit: args

@@ -2,13 +2,15 @@
 //! must match (a stored CSR's, the one already in use, or one the customer supplies, which is
 //! sealed at once), and the checks it must pass.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use uuid::Uuid;
+use zeroize::Zeroizing;
 
 use super::{AppState, InternalError, parse_id};
-use crate::pki::PrivateKey;
 use crate::pki::{CertProblem, UploadRequest, verify_upload};
+use crate::pki::{MasterKey, PrivateKey, TrustStore, WorkGauges};
 use crate::store::{KeyRef, Scope, StoreError, StoredCertificate, StoredKey};
 
 /// Fourteen days: the real API refuses custom certificates that expire sooner.
@@ -84,7 +86,34 @@ pub struct Accepted {
     pub certificate: StoredCertificate,
 }
 
-/// Resolves the key, then runs the certificate checks in the documented order.
+/// Gauges of the uploads being verified and of those waiting for a `--verify-concurrency`
+/// permit. Above zero queued for long means uploads wait for each other.
+pub const VERIFICATIONS_IN_FLIGHT: &str = "edgecert_upload_verifications_in_flight";
+pub const VERIFICATIONS_QUEUED: &str = "edgecert_upload_verifications_queued";
+/// Gauge: the `--verify-concurrency` limit, set when metrics are scraped.
+pub const VERIFICATION_CONCURRENCY: &str = "edgecert_upload_verification_concurrency";
+
+pub const VERIFICATION_GAUGES: WorkGauges = WorkGauges {
+    in_flight: VERIFICATIONS_IN_FLIGHT,
+    queued: VERIFICATIONS_QUEUED,
+};
+
+/// The key the certificate must match, once the database has been asked.
+enum ResolvedKey {
+    /// A stored key: a CSR's or the one in use.
+    Stored {
+        key: KeyRef,
+        custom_csr_id: Option<Uuid>,
+        spki_der: Vec<u8>,
+    },
+    /// The customer's PEM, parsed and sealed on the blocking thread with the checks, as
+    /// parsing an RSA key costs as much CPU as a chain.
+    Supplied(Zeroizing<String>),
+}
+
+/// Resolves the key, then runs the certificate checks in the documented order. Key parsing
+/// and the checks run on a blocking thread, `--verify-concurrency` uploads at a time: a
+/// bundle built to make chain building expensive costs that thread, not the async workers.
 pub async fn accept(
     state: &AppState,
     zone_id: &str,
@@ -93,33 +122,85 @@ pub async fn accept(
     current: Option<CurrentKey>,
     policy: UploadPolicy<'_>,
 ) -> Result<Accepted, UploadError> {
-    let (key, new_key, custom_csr_id, spki_der) =
-        match (choice.custom_csr_id, choice.supplied_pem, current) {
-            (Some(_), Some(_), _) => return Err(UploadError::BothKeys),
-            (Some(raw), None, _) => {
-                let csr_id =
-                    parse_id(raw).ok_or_else(|| UploadError::CsrIdInvalid(raw.to_string()))?;
-                let csr = state
-                    .store
-                    .get_csr(&Scope::Zone(zone_id.to_string()), csr_id)
-                    .await
-                    .map_err(csr_lookup_error)?;
-                let stored = state
-                    .store
-                    .get_key(csr.key_id)
-                    .await
-                    .map_err(csr_lookup_error)?;
-                let key = KeyRef {
+    let resolved = match (choice.custom_csr_id, choice.supplied_pem, current) {
+        (Some(_), Some(_), _) => return Err(UploadError::BothKeys),
+        (Some(raw), None, _) => {
+            let csr_id = parse_id(raw).ok_or_else(|| UploadError::CsrIdInvalid(raw.to_string()))?;
+            let csr = state
+                .store
+                .get_csr(&Scope::Zone(zone_id.to_string()), csr_id)
+                .await
+                .map_err(csr_lookup_error)?;
+            let stored = state
+                .store
+                .get_key(csr.key_id)
+                .await
+                .map_err(csr_lookup_error)?;
+            ResolvedKey::Stored {
+                key: KeyRef {
                     key_id: csr.key_id,
                     owned: false,
-                };
-                (key, None, Some(csr_id), stored.spki_der)
+                },
+                custom_csr_id: Some(csr_id),
+                spki_der: stored.spki_der,
             }
-            (None, Some(pem), _) => {
-                let private_key = PrivateKey::from_pem(pem)
+        }
+        (None, Some(pem), _) => ResolvedKey::Supplied(Zeroizing::new(pem.to_string())),
+        (None, None, Some(current)) => {
+            let stored = state
+                .store
+                .get_key(current.key.key_id)
+                .await
+                .map_err(InternalError::from)?;
+            ResolvedKey::Stored {
+                key: current.key,
+                custom_csr_id: current.custom_csr_id,
+                spki_der: stored.spki_der,
+            }
+        }
+        (None, None, None) => return Err(UploadError::NoKey),
+    };
+
+    let job = Job {
+        certificate_pem: certificate_pem.to_string(),
+        hostname: policy.hostname.map(str::to_string),
+        verify_trust: policy.verify_trust,
+        min_remaining: policy.min_remaining,
+        strict: state.strict,
+        master_key: Arc::clone(&state.master_key),
+        trust: Arc::clone(&state.trust),
+    };
+    state
+        .verifications
+        .run(move || job.check(resolved))
+        .await
+        .map_err(InternalError::from)?
+}
+
+/// One upload's checks, owned so they can move to a blocking thread.
+struct Job {
+    certificate_pem: String,
+    hostname: Option<String>,
+    verify_trust: bool,
+    min_remaining: Option<Duration>,
+    strict: bool,
+    master_key: Arc<MasterKey>,
+    trust: Arc<TrustStore>,
+}
+
+impl Job {
+    fn check(self, resolved: ResolvedKey) -> Result<Accepted, UploadError> {
+        let (key, new_key, custom_csr_id, spki_der) = match resolved {
+            ResolvedKey::Stored {
+                key,
+                custom_csr_id,
+                spki_der,
+            } => (key, None, custom_csr_id, spki_der),
+            ResolvedKey::Supplied(pem) => {
+                let private_key = PrivateKey::from_pem(&pem)
                     .map_err(|error| UploadError::KeyInvalid(error.to_string()))?;
-                let stored = StoredKey::seal(&private_key, &state.master_key)
-                    .map_err(InternalError::from)?;
+                let stored =
+                    StoredKey::seal(&private_key, &self.master_key).map_err(InternalError::from)?;
                 let spki = stored.spki_der.clone();
                 let key = KeyRef {
                     key_id: stored.id,
@@ -127,43 +208,34 @@ pub async fn accept(
                 };
                 (key, Some(stored), None, spki)
             }
-            (None, None, Some(current)) => {
-                let stored = state
-                    .store
-                    .get_key(current.key.key_id)
-                    .await
-                    .map_err(InternalError::from)?;
-                (current.key, None, current.custom_csr_id, stored.spki_der)
-            }
-            (None, None, None) => return Err(UploadError::NoKey),
         };
-
-    let request = UploadRequest {
-        certificate_pem,
-        expected_spki_der: &spki_der,
-        hostname: policy.hostname,
-        verify_trust: policy.verify_trust,
-        min_remaining: policy.min_remaining,
-        now: SystemTime::now(),
-        strict: state.strict,
-    };
-    let verified = verify_upload(&request, &state.trust)?;
-    Ok(Accepted {
-        key,
-        new_key,
-        custom_csr_id,
-        certificate: StoredCertificate {
-            bundle_pem: verified.bundle_pem,
-            issuer: verified.issuer,
-            serial_number: verified.serial_number,
-            signature: verified.signature,
-            hosts: verified.hosts,
-            issued_on: verified.not_before,
-            expires_on: verified.not_after,
-            uploaded_on: crate::store::now(),
-            fingerprint_sha256: verified.fingerprint_sha256,
-        },
-    })
+        let request = UploadRequest {
+            certificate_pem: &self.certificate_pem,
+            expected_spki_der: &spki_der,
+            hostname: self.hostname.as_deref(),
+            verify_trust: self.verify_trust,
+            min_remaining: self.min_remaining,
+            now: SystemTime::now(),
+            strict: self.strict,
+        };
+        let verified = verify_upload(&request, &self.trust)?;
+        Ok(Accepted {
+            key,
+            new_key,
+            custom_csr_id,
+            certificate: StoredCertificate {
+                bundle_pem: verified.bundle_pem,
+                issuer: verified.issuer,
+                serial_number: verified.serial_number,
+                signature: verified.signature,
+                hosts: verified.hosts,
+                issued_on: verified.not_before,
+                expires_on: verified.not_after,
+                uploaded_on: crate::store::now(),
+                fingerprint_sha256: verified.fingerprint_sha256,
+            },
+        })
+    }
 }
 
 fn csr_lookup_error(error: StoreError) -> UploadError {

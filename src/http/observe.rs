@@ -20,6 +20,9 @@ use tracing::Instrument as _;
 use super::error::{ApiError, ErrorCodes, InternalCause};
 use crate::app::AppState;
 use crate::app::keypool::{POOL_CLAIMS_TOTAL, POOL_KEYS, POOL_TARGET};
+use crate::app::uploads::{
+    VERIFICATION_CONCURRENCY, VERIFICATIONS_IN_FLIGHT, VERIFICATIONS_QUEUED,
+};
 use crate::pki::keys::{
     KEY_GENERATION_CONCURRENCY, KEY_GENERATION_SECONDS, KEY_GENERATIONS_IN_FLIGHT,
     KEY_GENERATIONS_QUEUED,
@@ -143,6 +146,18 @@ fn describe_metrics() {
         "Key generations waiting for a --keygen-concurrency permit"
     );
     describe_gauge!(
+        VERIFICATIONS_IN_FLIGHT,
+        "Certificate uploads being verified now (each holds a --verify-concurrency permit)"
+    );
+    describe_gauge!(
+        VERIFICATIONS_QUEUED,
+        "Certificate uploads waiting for a --verify-concurrency permit"
+    );
+    describe_gauge!(
+        VERIFICATION_CONCURRENCY,
+        "How many certificate uploads may be verified at once (--verify-concurrency)"
+    );
+    describe_gauge!(
         DB_POOL_CONNECTIONS,
         "Open database connections, by state (in_use, idle); sampled when scraped"
     );
@@ -170,6 +185,8 @@ fn describe_metrics() {
     // them have data.
     metrics::gauge!(KEY_GENERATIONS_IN_FLIGHT).increment(0.0);
     metrics::gauge!(KEY_GENERATIONS_QUEUED).increment(0.0);
+    metrics::gauge!(VERIFICATIONS_IN_FLIGHT).increment(0.0);
+    metrics::gauge!(VERIFICATIONS_QUEUED).increment(0.0);
 }
 
 /// `GET /metrics`: every metric of this process in Prometheus' text format. On the API
@@ -198,6 +215,7 @@ fn sample_state(state: &AppState) {
     metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(pool.idle as f64);
     metrics::gauge!(DB_POOL_MAX_CONNECTIONS).set(f64::from(pool.max));
     metrics::gauge!(KEY_GENERATION_CONCURRENCY).set(state.keys.limit() as f64);
+    metrics::gauge!(VERIFICATION_CONCURRENCY).set(state.verifications.limit() as f64);
     metrics::gauge!(POOL_TARGET).set(state.key_pool.target() as f64);
 }
 

@@ -92,7 +92,11 @@ fn problem_code<'a>(
 ) -> (Code, &'a str) {
     match problem {
         CertProblem::Empty => (codes.certificate_empty, certificate),
-        CertProblem::Unparsable(_) => (codes.certificate_unparsable, certificate),
+        // A bundle over the size limits is one edgecert cannot read: the same answer as a
+        // malformed one, with the limit in the message.
+        CertProblem::Unparsable(_)
+        | CertProblem::TooManyCertificates { .. }
+        | CertProblem::CertificateTooLarge { .. } => (codes.certificate_unparsable, certificate),
         CertProblem::SeveralLeaves(_) => (codes.several_leaves, certificate),
         CertProblem::NoLeaf => (codes.no_leaf, certificate),
         CertProblem::KeyMismatch => (codes.key_mismatch, key),

@@ -15,6 +15,17 @@ use super::{pem, rfc3339};
 /// Smallest RSA modulus accepted in a leaf, as Cloudflare documents for uploads.
 const MIN_RSA_BITS: usize = 2048;
 
+/// Most intermediates a bundle may carry. webpki uses at most six on one path, and public
+/// chains have one to three, so only a bundle built to be expensive goes beyond this. Path
+/// building tries the intermediates in every order: six self-issued intermediates with
+/// distinct keys cost about 50 ms of CPU, ten about 2 s (webpki's own budget of 200,000 path
+/// steps stops it there, but each step re-reads every intermediate).
+pub const MAX_INTERMEDIATES: usize = 6;
+
+/// Largest certificate accepted, in DER bytes: webpki reads no DER element longer than this,
+/// so a larger leaf could never be checked and would fail as a malformed chain.
+pub const MAX_CERTIFICATE_BYTES: usize = 0xFFFF;
+
 /// What the caller knows about an upload. See [`verify_upload`] for the order of the checks.
 #[derive(Debug, Clone)]
 pub struct UploadRequest<'a> {
@@ -70,6 +81,19 @@ pub enum CertProblem {
          certificate, optionally followed by its intermediates."
     )]
     Unparsable(String),
+    #[error(
+        "The bundle contains {found} different certificates; at most {} are accepted: the leaf \
+         and up to {MAX_INTERMEDIATES} intermediates. Upload the leaf followed only by the \
+         intermediates that issued it.",
+        MAX_INTERMEDIATES + 1
+    )]
+    TooManyCertificates { found: usize },
+    #[error(
+        "The certificate in block {block} is {bytes} bytes long (DER); a certificate may be at most \
+         {MAX_CERTIFICATE_BYTES} bytes. Upload a certificate with fewer or shorter extensions \
+         and names."
+    )]
+    CertificateTooLarge { block: usize, bytes: usize },
     #[error(
         "The bundle contains {0} leaf certificates. Upload exactly one leaf certificate, \
          optionally with the intermediates that issued it."
@@ -135,7 +159,10 @@ fn list_or_none(hosts: &[String]) -> String {
 
 /// Runs the checks in this order, stopping at the first failure (the HTTP layer maps each
 /// [`CertProblem`] to a code, so the order is part of the API):
-/// 1. PEM: empty -> `Empty`; any block that is not a parsable X.509 CERTIFICATE -> `Unparsable`;
+/// 1. PEM: empty -> `Empty`; a block that is not a CERTIFICATE -> `Unparsable`; one over
+///    [`MAX_CERTIFICATE_BYTES`] -> `CertificateTooLarge`; more than [`MAX_INTERMEDIATES`] + 1
+///    different certificates -> `TooManyCertificates`, before any is parsed; a certificate
+///    that is not parsable X.509 -> `Unparsable`;
 /// 2. leaf: exactly one certificate that issues no other in the bundle and is not a CA;
 /// 3. the leaf's key equals `expected_spki_der`;
 /// 4. the leaf's signature algorithm and key size;
@@ -152,7 +179,9 @@ pub fn verify_upload(
         Err(pem::PemError::Empty) => return Err(CertProblem::Empty),
         Err(e) => return Err(CertProblem::Unparsable(e.to_string())),
     };
-    let mut members: Vec<Member<'_>> = Vec::with_capacity(blocks.len());
+    // Distinct certificates with their block numbers. The same certificate pasted twice is
+    // harmless; counting it twice would report two leaves.
+    let mut distinct: Vec<(usize, &[u8])> = Vec::new();
     for (index, block) in blocks.iter().enumerate() {
         let number = index + 1;
         if block.label != "CERTIFICATE" {
@@ -161,11 +190,24 @@ pub fn verify_upload(
                 block.label
             )));
         }
-        // The same certificate pasted twice is harmless; counting it twice would report two leaves.
-        if members.iter().any(|m| m.der == block.der.as_slice()) {
-            continue;
+        if block.der.len() > MAX_CERTIFICATE_BYTES {
+            return Err(CertProblem::CertificateTooLarge {
+                block: number,
+                bytes: block.der.len(),
+            });
         }
-        members.push(parse_member(&block.der).map_err(|detail| {
+        if !distinct.iter().any(|(_, der)| *der == block.der.as_slice()) {
+            distinct.push((number, &block.der));
+        }
+    }
+    if distinct.len() > MAX_INTERMEDIATES + 1 {
+        return Err(CertProblem::TooManyCertificates {
+            found: distinct.len(),
+        });
+    }
+    let mut members: Vec<Member<'_>> = Vec::with_capacity(distinct.len());
+    for (number, der) in distinct {
+        members.push(parse_member(der).map_err(|detail| {
             CertProblem::Unparsable(format!("block {number} (CERTIFICATE) {detail}"))
         })?);
     }
@@ -675,6 +717,11 @@ mod tests {
         let problems = [
             CertProblem::Empty,
             CertProblem::Unparsable("x".into()),
+            CertProblem::TooManyCertificates { found: 8 },
+            CertProblem::CertificateTooLarge {
+                block: 1,
+                bytes: 70_000,
+            },
             CertProblem::SeveralLeaves(2),
             CertProblem::NoLeaf,
             CertProblem::KeyMismatch,
@@ -702,6 +749,85 @@ mod tests {
                 .to_string()
                 .contains("1970-01-01T00:00:00Z")
         );
+    }
+
+    /// `count` CA certificates that all carry the intermediate's name, each with its own key
+    /// and self-issued: every one is a candidate issuer of every other, the shape that makes
+    /// path building try every order.
+    fn look_alike_intermediates(count: usize) -> String {
+        (0..count)
+            .map(|_| {
+                let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+                let params =
+                    ca_params("Edgecert Test Intermediate", now() - DAY, now() + DAY * 365);
+                params.self_signed(&key).unwrap().pem()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn bundles_over_the_intermediate_cap_are_refused_before_chain_building() {
+        let ca = TestCa::new();
+        let (key, leaf) = standard_upload(&ca);
+        // The real intermediate plus look-alikes: at the cap the bundle is checked (and its
+        // path search ends), one more and it is refused unread.
+        let at_cap = format!(
+            "{leaf}{}{}",
+            ca.intermediate_pem(),
+            look_alike_intermediates(MAX_INTERMEDIATES - 1)
+        );
+        assert!(verify_upload(&request(&at_cap, key.spki_der()), &ca.trust()).is_ok());
+
+        let over = format!(
+            "{leaf}{}{}",
+            ca.intermediate_pem(),
+            look_alike_intermediates(MAX_INTERMEDIATES)
+        );
+        // Pasting a certificate twice does not count against the cap.
+        let doubled = format!("{at_cap}{}", ca.intermediate_pem());
+        assert!(verify_upload(&request(&doubled, key.spki_der()), &ca.trust()).is_ok());
+        let error = verify_upload(&request(&over, key.spki_der()), &ca.trust()).unwrap_err();
+        assert_eq!(
+            error,
+            CertProblem::TooManyCertificates {
+                found: MAX_INTERMEDIATES + 2
+            }
+        );
+        let text = error.to_string();
+        assert!(text.contains("up to 6 intermediates"), "{text}");
+        assert!(text.contains("contains 8 different"), "{text}");
+    }
+
+    #[test]
+    fn look_alike_intermediates_within_the_cap_end_as_untrusted() {
+        // Without the real intermediate there is no path; webpki must give up, not hang.
+        let ca = TestCa::new();
+        let (key, leaf) = standard_upload(&ca);
+        let bundle = format!("{leaf}{}", look_alike_intermediates(MAX_INTERMEDIATES));
+        let error = verify_upload(&request(&bundle, key.spki_der()), &ca.trust()).unwrap_err();
+        assert!(matches!(error, CertProblem::Untrusted(_)), "{error:?}");
+    }
+
+    #[test]
+    fn a_leaf_over_64_kib_is_reported_with_its_size() {
+        let ca = TestCa::new();
+        let key = PrivateKey::generate(KeyType::P256v1).unwrap();
+        let mut params = CertificateParams::default();
+        // About 70 KB of names.
+        params.subject_alt_names = (0..3000)
+            .map(|i| {
+                rcgen::SanType::DnsName(format!("host-{i:05}.example.com").try_into().unwrap())
+            })
+            .collect();
+        let leaf = ca.issue(params, key.spki_der());
+        let bytes = der_of(&leaf).len();
+        assert!(bytes > MAX_CERTIFICATE_BYTES, "{bytes}");
+        let bundle = format!("{leaf}{}", ca.intermediate_pem());
+        let error = verify_upload(&request(&bundle, key.spki_der()), &ca.trust()).unwrap_err();
+        assert_eq!(error, CertProblem::CertificateTooLarge { block: 1, bytes });
+        let text = error.to_string();
+        assert!(text.contains(&format!("{bytes} bytes")), "{text}");
+        assert!(text.contains("at most 65535 bytes"), "{text}");
     }
 
     /// Release-mode timing of a full three-certificate verification against Mozilla's roots plus

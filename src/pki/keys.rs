@@ -1,7 +1,6 @@
 //! Private keys: generation off the async runtime, import from PEM, AES-256-GCM at rest.
 
 use std::fmt;
-use std::sync::Arc;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -10,11 +9,11 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use rand::RngExt as _;
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey};
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 use super::PkiError;
 use super::pem;
+use super::work::{CpuLimiter, WorkGauges};
 
 const NONCE_LEN: usize = 12;
 
@@ -524,69 +523,40 @@ impl Drop for GenerationTimer {
     }
 }
 
-/// Adds one to a gauge for as long as it lives, so every exit (error, cancelled request,
-/// panic) takes the count back down.
-struct GaugeSlot(&'static str);
-
-impl GaugeSlot {
-    fn take(name: &'static str) -> Self {
-        metrics::gauge!(name).increment(1.0);
-        Self(name)
-    }
-}
-
-impl Drop for GaugeSlot {
-    fn drop(&mut self) {
-        metrics::gauge!(self.0).decrement(1.0);
-    }
-}
-
 /// Runs CPU-heavy key work on blocking threads, at most `limit` at a time, so request
 /// handling on the async runtime never waits behind a key generation.
 #[derive(Clone, Debug)]
 pub struct KeyFactory {
-    permits: Arc<Semaphore>,
-    limit: usize,
+    limiter: CpuLimiter,
 }
 
 impl KeyFactory {
     pub fn new(limit: usize) -> Self {
-        let limit = limit.max(1);
         Self {
-            permits: Arc::new(Semaphore::new(limit)),
-            limit,
+            limiter: CpuLimiter::new(
+                limit,
+                WorkGauges {
+                    in_flight: KEY_GENERATIONS_IN_FLIGHT,
+                    queued: KEY_GENERATIONS_QUEUED,
+                },
+            ),
         }
     }
 
     /// How many keys may be generated at once.
     pub fn limit(&self) -> usize {
-        self.limit
+        self.limiter.limit()
     }
 
     /// Runs `work` with a fresh key of `key_type` on a blocking thread and returns its result.
-    /// The permit travels with the blocking task, so a cancelled request cannot let more
-    /// generations run than the limit allows.
     pub async fn with_new_key<T, F>(&self, key_type: KeyType, work: F) -> Result<T, PkiError>
     where
         T: Send + 'static,
         F: FnOnce(PrivateKey) -> Result<T, PkiError> + Send + 'static,
     {
-        let queued = GaugeSlot::take(KEY_GENERATIONS_QUEUED);
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .map_err(|_| PkiError::TaskAborted)?;
-        drop(queued);
-        // Counted until the blocking task ends, like the permit: a cancelled request does not
-        // stop a generation that has started.
-        let in_flight = GaugeSlot::take(KEY_GENERATIONS_IN_FLIGHT);
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let _in_flight = in_flight;
-            work(PrivateKey::generate(key_type)?)
-        })
-        .await
-        .map_err(|_| PkiError::TaskAborted)?
+        self.limiter
+            .run(move || work(PrivateKey::generate(key_type)?))
+            .await?
     }
 
     /// Runs other CPU-bound key work (signing with a stored key, say) on a blocking thread,
@@ -596,16 +566,7 @@ impl KeyFactory {
         T: Send + 'static,
         F: FnOnce() -> Result<T, PkiError> + Send + 'static,
     {
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .map_err(|_| PkiError::TaskAborted)?;
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            work()
-        })
-        .await
-        .map_err(|_| PkiError::TaskAborted)?
+        self.limiter.run(work).await?
     }
 }
 
@@ -746,107 +707,6 @@ mod tests {
         let bytes = BASE64.decode(text.as_bytes()).unwrap();
         assert_hides(&debug, std::slice::from_ref(&bytes), &[&bytes], "MasterKey");
         assert!(!debug.contains(text.as_str()), "{debug}");
-    }
-
-    /// What the jobs of the concurrency test report, in the order each job sees it.
-    #[derive(Debug)]
-    enum Event {
-        /// The job's task ran up to `with_new_key`'s first await: it holds a permit or waits.
-        Called,
-        /// A work closure started, with how many were running then (itself included).
-        Entered {
-            running: usize,
-            off_runtime: bool,
-        },
-        Left,
-    }
-
-    /// The work closure blocks its thread until the test releases it; the runtime (one thread
-    /// here) must keep running other tasks meanwhile, and no more than `limit` closures may
-    /// run at once. Everything waits on events, so a broken limit shows as a third closure
-    /// entering while two are held, never as a timing difference.
-    #[tokio::test(flavor = "current_thread")]
-    async fn key_work_runs_off_the_runtime_with_bounded_concurrency() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        use std::sync::{Mutex, mpsc as std_mpsc};
-
-        const JOBS: usize = 6;
-        let factory = KeyFactory::new(2);
-        let runtime_thread = std::thread::current().id();
-        let running = Arc::new(AtomicUsize::new(0));
-        let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
-        let (release, released) = std_mpsc::channel::<()>();
-        let released = Arc::new(Mutex::new(released));
-        let jobs: Vec<_> = (0..JOBS)
-            .map(|_| {
-                let factory = factory.clone();
-                let running = Arc::clone(&running);
-                let events = events_tx.clone();
-                let released = Arc::clone(&released);
-                tokio::spawn(async move {
-                    events.send(Event::Called).unwrap();
-                    factory
-                        .with_new_key(KeyType::P256v1, move |key| {
-                            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                            let off_runtime = std::thread::current().id() != runtime_thread;
-                            events
-                                .send(Event::Entered {
-                                    running: now,
-                                    off_runtime,
-                                })
-                                .unwrap();
-                            // Blocking the runtime thread would hang the test instead of failing it.
-                            if off_runtime {
-                                released.lock().unwrap().recv().unwrap();
-                            }
-                            running.fetch_sub(1, Ordering::SeqCst);
-                            events.send(Event::Left).unwrap();
-                            Ok(key.key_type())
-                        })
-                        .await
-                })
-            })
-            .collect();
-        drop(events_tx);
-
-        let (mut called, mut entered, mut left, mut peak) = (0, 0, 0, 0);
-        let mut next = async |want: &dyn Fn(usize, usize, usize) -> bool| {
-            while !want(called, entered, left) {
-                match events.recv().await.expect("a job reports") {
-                    Event::Called => called += 1,
-                    Event::Entered {
-                        running,
-                        off_runtime,
-                    } => {
-                        assert!(off_runtime, "key work ran on the runtime thread");
-                        assert!(
-                            running <= 2,
-                            "{running} closures ran at once; the limit is 2"
-                        );
-                        peak = peak.max(running);
-                        entered += 1;
-                    }
-                    Event::Left => left += 1,
-                }
-            }
-        };
-        // Every job has reached the semaphore and two closures are held inside.
-        next(&|c, e, _| c == JOBS && e == 2).await;
-        assert_eq!(
-            factory.permits.available_permits(),
-            0,
-            "both permits held by work"
-        );
-        for round in 1..=JOBS {
-            release.send(()).unwrap();
-            // One closure leaves; its permit lets exactly one waiting job in.
-            let expected = (2 + round).min(JOBS);
-            next(&|_, e, l| l == round && e == expected).await;
-        }
-        assert_eq!(peak, 2, "the limit was used");
-        for job in jobs {
-            assert_eq!(job.await.unwrap().unwrap(), KeyType::P256v1);
-        }
     }
 
     fn pem_of(label: &str, der: &[u8]) -> String {

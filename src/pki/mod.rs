@@ -11,10 +11,15 @@ pub mod keys;
 pub mod names;
 pub(crate) mod pem;
 mod trust;
+pub mod work;
 
-pub use certificate::{CertProblem, UploadRequest, VerifiedCertificate, verify_upload};
+pub use certificate::{
+    CertProblem, MAX_CERTIFICATE_BYTES, MAX_INTERMEDIATES, UploadRequest, VerifiedCertificate,
+    verify_upload,
+};
 pub use keys::{KeyFactory, KeyType, MasterKey, PrivateKey};
 pub use trust::TrustStore;
+pub use work::{CpuLimiter, WorkGauges};
 
 /// Failures of the cryptographic layer. None of them carries key material.
 #[derive(Debug, thiserror::Error)]

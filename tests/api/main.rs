@@ -27,3 +27,4 @@ mod request_limits;
 mod startup;
 mod tokens;
 mod upgrade;
+mod upload_limits;

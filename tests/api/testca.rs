@@ -232,6 +232,21 @@ fn leaf_params(hosts: &[&str]) -> CertificateParams {
     params
 }
 
+/// `count` self-issued CA certificates named like the intermediate, each with its own key: all
+/// are candidate issuers of the leaf and of each other, so chain building tries every order of
+/// them and none leads to the root. A bundle built to cost CPU.
+pub fn look_alike_intermediates(count: usize) -> String {
+    (0..count)
+        .map(|_| {
+            let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("P-256 key");
+            ca_params("Edgecert Test Intermediate", now() - Duration::days(1), 365)
+                .self_signed(&key)
+                .expect("signs")
+                .pem()
+        })
+        .collect()
+}
+
 /// A self-signed 90-day certificate for a fresh P-256 key covering `hosts`, and the key's
 /// PKCS#8 PEM. Refused unless uploaded with bundle method `force`.
 pub fn self_signed(hosts: &[&str]) -> (String, String) {
