@@ -148,9 +148,13 @@ pub type OperationErrors = (&'static str, &'static [&'static [Code]]);
 pub const COMMON_ERRORS: &[Code] = &[
     code::NO_CREDENTIALS,
     code::INVALID_SCOPE_ID,
+    code::AUTH_HEADERS_INVALID,
     code::AUTH_INVALID_TOKEN,
     code::AUTH_MALFORMED_HEADER,
+    code::PATH_TOO_LONG,
+    code::RATE_LIMITED,
     code::INTERNAL,
+    code::SERVER_UNAVAILABLE,
     code::DATABASE_UNAVAILABLE,
     code::STORAGE_FULL,
 ];
@@ -160,7 +164,12 @@ pub const COMMON_ERRORS: &[Code] = &[
 pub const RETRY_AFTER_SECONDS: &str = "2";
 
 /// Extra answers of the routes that read a JSON body.
-pub const BODY_ERRORS: &[Code] = &[code::BODY_NOT_JSON, code::BODY_TOO_LARGE];
+pub const BODY_ERRORS: &[Code] = &[
+    code::BODY_NOT_JSON,
+    code::BODY_TIMEOUT,
+    code::BODY_TOO_LARGE,
+    code::BODY_ENCODING_UNSUPPORTED,
+];
 
 /// Most problems listed in one answer; one more entry says how many were left out.
 pub const MAX_ERRORS: usize = 20;
@@ -229,7 +238,7 @@ pub struct ApiError {
 
 /// Cloudflare's SDKs retry on `x-should-retry: true` whatever the status, and honour
 /// `Retry-After`; a 503 says both.
-fn retry_headers(status: StatusCode) -> &'static [(&'static str, &'static str)] {
+pub(crate) fn retry_headers(status: StatusCode) -> &'static [(&'static str, &'static str)] {
     match status {
         StatusCode::CONFLICT => &[("x-should-retry", "false")],
         StatusCode::SERVICE_UNAVAILABLE => &[

@@ -16,7 +16,9 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::envelope::{ErrorEnvelope, ResultInfo};
-use super::error::{BODY_ERRORS, COMMON_ERRORS, Code, ErrorDetail, ErrorSource, OperationErrors};
+use super::error::{
+    BODY_ERRORS, COMMON_ERRORS, Code, ErrorDetail, ErrorSource, OperationErrors, retry_headers,
+};
 use super::{custom_certificates, custom_csrs, custom_hostnames};
 
 #[derive(OpenApi)]
@@ -173,6 +175,30 @@ fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut
     .flatten()
 }
 
+fn retry_headers_of(status: u16) -> &'static [(&'static str, &'static str)] {
+    axum::http::StatusCode::from_u16(status).map_or(&[], retry_headers)
+}
+
+fn retry_header_description(name: &str, value: &str) -> &'static str {
+    match (name, value) {
+        // `ApiError` adds it to every conflict: the official SDKs retry a 409 otherwise.
+        ("x-should-retry", "false") => "Always `false`: a conflict is final; do not retry.",
+        ("x-should-retry", _) => "Always `true`: the request may succeed if retried later.",
+        _ => "Seconds to wait before retrying.",
+    }
+}
+
+fn string_header(values: &[&str], description: &str) -> utoipa::openapi::header::Header {
+    HeaderBuilder::new()
+        .schema(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(values.to_vec())),
+        )
+        .description(Some(description))
+        .build()
+}
+
 fn error_response(status: u16, codes: &[Code]) -> utoipa::openapi::Response {
     let reason = axum::http::StatusCode::from_u16(status)
         .ok()
@@ -183,19 +209,29 @@ fn error_response(status: u16, codes: &[Code]) -> utoipa::openapi::Response {
         description.push_str(&format!("\n- {} {}", code.value, code.name));
     }
     let mut response = ResponseBuilder::new().description(description);
-    if status == 409 {
-        // `ApiError` adds it to every conflict: the official SDKs retry a 409 otherwise.
+    for &(name, value) in retry_headers_of(status) {
         response = response.header(
-            "x-should-retry",
-            HeaderBuilder::new()
-                .schema(
-                    ObjectBuilder::new()
-                        .schema_type(Type::String)
-                        .enum_values(Some(["false"])),
-                )
-                .description(Some("Always `false`: a conflict is final; do not retry."))
-                .build(),
+            name,
+            string_header(&[value], retry_header_description(name, value)),
         );
+    }
+    if status == 429 {
+        // The rate limiter's own headers: the wait is computed per token.
+        response = response
+            .header(
+                "retry-after",
+                HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(Type::Integer))
+                    .description(Some("Seconds until the token may make a request again."))
+                    .build(),
+            )
+            .header(
+                "x-should-retry",
+                string_header(
+                    &["true"],
+                    "Always `true`: retry after `retry-after` seconds.",
+                ),
+            );
     }
     response
         .content(
