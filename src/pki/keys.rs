@@ -548,6 +548,11 @@ impl KeyFactory {
         self.limiter.limit()
     }
 
+    /// The limiter the key work runs under, to read or await its load.
+    pub fn limiter(&self) -> &CpuLimiter {
+        &self.limiter
+    }
+
     /// Runs `work` with a fresh key of `key_type` on a blocking thread and returns its result.
     pub async fn with_new_key<T, F>(&self, key_type: KeyType, work: F) -> Result<T, PkiError>
     where

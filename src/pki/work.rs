@@ -32,6 +32,8 @@ pub struct CpuLimiter {
 struct Counts {
     in_flight: AtomicUsize,
     queued: AtomicUsize,
+    /// Woken whenever either count changes, for those who wait on a load (tests, mostly).
+    changed: tokio::sync::Notify,
 }
 
 impl CpuLimiter {
@@ -59,6 +61,20 @@ impl CpuLimiter {
     /// Jobs waiting for a permit now.
     pub fn queued(&self) -> usize {
         self.counts.queued.load(Ordering::SeqCst)
+    }
+
+    /// Returns once at least `in_flight` jobs run and at least `queued` wait.
+    pub async fn wait_for_load(&self, in_flight: usize, queued: usize) {
+        loop {
+            let changed = self.counts.changed.notified();
+            tokio::pin!(changed);
+            // Registered before the counts are read, so a change in between wakes it.
+            changed.as_mut().enable();
+            if self.in_flight() >= in_flight && self.queued() >= queued {
+                return;
+            }
+            changed.await;
+        }
     }
 
     /// Runs `work` on a blocking thread once a permit is free and returns what it returns.
@@ -99,6 +115,7 @@ impl Slot {
     fn take(gauge: &'static str, counts: &Arc<Counts>, count: fn(&Counts) -> &AtomicUsize) -> Self {
         metrics::gauge!(gauge).increment(1.0);
         count(counts).fetch_add(1, Ordering::SeqCst);
+        counts.changed.notify_waiters();
         Self {
             gauge,
             counts: Arc::clone(counts),
@@ -111,6 +128,7 @@ impl Drop for Slot {
     fn drop(&mut self) {
         metrics::gauge!(self.gauge).decrement(1.0);
         (self.count)(&self.counts).fetch_sub(1, Ordering::SeqCst);
+        self.counts.changed.notify_waiters();
     }
 }
 
