@@ -61,16 +61,17 @@ for target in "${targets[@]}"; do
     # The scratch corpus comes first: libFuzzer writes what it finds into the first directory.
     # -timeout: one input taking 10 s is a finding (a request that slow pins a worker).
     status=0
-    cargo fuzz run --sanitizer none --debug-assertions --target-dir "$target_dir" "$target" "$scratch/$target" "corpus/$target" -- \
+    cargo fuzz run --sanitizer none --debug-assertions --target-dir "$target_dir" \
+        "$target" "$scratch/$target" "corpus/$target" -- \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
         -print_final_stats=1 >"$log" 2>&1 || status=$?
-    grep -E '^#[0-9]+ +(INITED|DONE)|^stat::' "$log" || true
+    grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)' "$log" || true
     if [[ "$status" -ne 0 ]]; then
         tail -n 60 "$log" >&2
         echo "fuzz: FAILED: $target (exit $status); the input is under fuzz/artifacts/$target/" >&2
         exit 1
     fi
-    done_line="$(grep -E '^#[0-9]+ +DONE' "$log" | tail -n 1 || true)"
+    done_line="$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1 || true)"
     summary+=("$target: ${done_line:-no DONE line}")
 done
 

@@ -13,7 +13,7 @@ use edgecert::http::error::ApiError;
 use edgecert::http::extract::JsonObject;
 use edgecert::http::fuzzing::{Parsed, parse_body};
 use edgecert::store::CertificateOptions;
-use edgecert_fuzz::{assert_accepted_san, assert_no_secret, assert_valid_draft};
+use edgecert_fuzz::{assert_accepted_san, assert_no_secret, assert_valid_draft, key_parts};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
 
@@ -25,18 +25,22 @@ fn ready<F: Future>(future: F) -> F::Output {
     }
 }
 
-/// The strings of a body that are private keys: none may be repeated in an error or a `Debug`.
+/// The parts of a body's private keys that no error or `Debug` may show, leaving out any that
+/// the body also holds elsewhere (an echoed hostname may legitimately equal them).
 fn supplied_keys(body: &Map<String, Value>) -> Vec<String> {
-    let ssl_key = body
-        .get("ssl")
-        .and_then(|ssl| ssl.get("custom_key"))
-        .and_then(Value::as_str);
-    let key = body.get("private_key").and_then(Value::as_str);
-    [ssl_key, key]
-        .into_iter()
+    let mut rest = body.clone();
+    let key = rest.remove("private_key");
+    let ssl_key = rest
+        .get_mut("ssl")
+        .and_then(Value::as_object_mut)
+        .and_then(|ssl| ssl.remove("custom_key"));
+    let rest = Value::Object(rest).to_string();
+    [key, ssl_key]
+        .iter()
         .flatten()
-        .filter(|key| key.len() >= 16)
-        .map(str::to_string)
+        .filter_map(Value::as_str)
+        .flat_map(key_parts)
+        .filter(|part| !rest.contains(part.as_str()))
         .collect()
 }
 

@@ -125,6 +125,19 @@ pub fn private_key_lines(text: &str) -> Vec<String> {
     secrets
 }
 
+/// What of a value sent as a private key must never be shown: the base64 lines of its PEM
+/// blocks, or the whole value when it is one long base64 token (a key without its armour).
+pub fn key_parts(value: &str) -> Vec<String> {
+    let lines = private_key_lines(value);
+    if !lines.is_empty() {
+        lines
+    } else if value.len() >= 24 && is_base64_line(value) {
+        vec![value.to_string()]
+    } else {
+        Vec::new()
+    }
+}
+
 fn is_base64_line(line: &str) -> bool {
     line.len() >= 16
         && line
