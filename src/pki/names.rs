@@ -164,8 +164,8 @@ mod tests {
         assert!(matches!(problem(&long_label), SanProblem::Invalid(_)));
     }
 
-    /// Found by `cargo fuzz` (fuzz/fuzz_targets/csr_fields.rs): 254- and 255-character names
-    /// were accepted, though no CA issues for a name that long.
+    /// The fuzz invariant of fuzz/fuzz_targets/csr_fields.rs: 254- and 255-character names were
+    /// accepted, though no CA issues for a name that long.
     #[test]
     fn names_longer_than_253_characters_are_invalid() {
         let labels = ["a".repeat(63), "b".repeat(63), "c".repeat(63)].join(".");
