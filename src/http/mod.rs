@@ -169,3 +169,66 @@ async fn method_not_allowed(OriginalUri(uri): OriginalUri, request: Request) -> 
     )
     .into_response()
 }
+
+/// The request-body parsers, reachable from outside the crate for the fuzz targets in `fuzz/`
+/// only: they are private to their resource modules otherwise. Not part of edgecert's API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use serde_json::{Map, Value};
+    use uuid::Uuid;
+
+    use super::error::ApiError;
+    use crate::app::certificates::Replacement;
+    use crate::app::csrs::CsrDraft;
+    use crate::app::hostnames::HostnameSettings;
+    use crate::app::uploads::KeyChoice;
+    use crate::store::CertificateOptions;
+
+    /// What one parser made of a body; which parser is the `resource` of [`parse_body`].
+    #[derive(Debug)]
+    pub enum Parsed<'a> {
+        /// 0: `POST .../custom_csrs`.
+        Csr(CsrDraft),
+        /// 1: `POST .../custom_hostnames`: the checked hostname and its settings.
+        HostnameCreate(String, HostnameSettings),
+        /// 2: `PATCH .../custom_hostnames/{id}`.
+        HostnameEdit(HostnameSettings),
+        /// 3: `POST .../custom_certificates`.
+        CertificateCreate(&'a str, CertificateOptions, KeyChoice<'a>),
+        /// 4: `PATCH .../custom_certificates/{id}`, applied to `current`.
+        CertificateEdit(CertificateOptions, Option<Replacement<'a>>),
+        /// 5: `PUT .../custom_certificates/prioritize`.
+        Priorities(Vec<(Uuid, i64)>),
+    }
+
+    /// Runs the parser of `resource % 6` (see [`Parsed`]) on a body the JSON extractor accepted.
+    pub fn parse_body<'a>(
+        resource: u8,
+        body: &'a Map<String, Value>,
+        strict: bool,
+        current: &CertificateOptions,
+    ) -> Result<Parsed<'a>, ApiError> {
+        use super::{
+            custom_certificates::request as certificates, custom_hostnames::request as hostnames,
+        };
+        Ok(match resource % 6 {
+            0 => Parsed::Csr(
+                super::custom_csrs::request::parse_draft(body, strict).map_err(ApiError::many)?,
+            ),
+            1 => {
+                let hostname = hostnames::check_hostname(body, strict)?;
+                Parsed::HostnameCreate(hostname, hostnames::parse_settings(body)?)
+            }
+            2 => Parsed::HostnameEdit(hostnames::parse_settings(body)?),
+            3 => {
+                let (pem, options, key) = certificates::parse_create(body)?;
+                Parsed::CertificateCreate(pem, options, key)
+            }
+            4 => {
+                let (options, replacement) = certificates::parse_edit(body, current)?;
+                Parsed::CertificateEdit(options, replacement)
+            }
+            _ => Parsed::Priorities(certificates::parse_priorities(body)?),
+        })
+    }
+}

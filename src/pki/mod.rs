@@ -48,3 +48,33 @@ pub enum PkiError {
 fn rfc3339(at: &OffsetDateTime) -> String {
     at.format(&Rfc3339).unwrap_or_else(|_| at.to_string())
 }
+
+/// The PEM reader, reachable from outside the crate for the fuzz targets in `fuzz/` only.
+/// Not part of edgecert's API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// One block as [`blocks`] found it: label, RFC 1421 headers, decoded bytes.
+    pub type Block = (String, Vec<String>, Vec<u8>);
+
+    /// The text after the JSON-escape and line-ending repair every PEM reader applies first.
+    pub fn normalise(text: &str) -> String {
+        super::pem::normalise(text).to_string()
+    }
+
+    /// Every block of `text`, or the reason there are none as the user would read it.
+    pub fn blocks(text: &str) -> Result<Vec<Block>, String> {
+        super::pem::blocks(text)
+            .map(|blocks| {
+                blocks
+                    .into_iter()
+                    .map(|b| (b.label, b.headers, b.der.to_vec()))
+                    .collect()
+            })
+            .map_err(|e| e.to_string())
+    }
+
+    /// PEM of one certificate as edgecert writes it into bundles.
+    pub fn encode_certificate(der: &[u8]) -> String {
+        super::pem::encode_certificate(der)
+    }
+}

@@ -2,8 +2,9 @@
 
 use std::net::IpAddr;
 
-/// Longest SAN accepted; RFC 5280 and the API cap a DNS name below 256 characters.
-pub const MAX_SAN_LEN: usize = 255;
+/// Longest SAN accepted: a DNS name is at most 255 octets on the wire (RFC 1035), which is 253
+/// characters of text; CAs refuse longer names (Let's Encrypt: "longer than 253 bytes").
+pub const MAX_SAN_LEN: usize = 253;
 /// RFC 5280 upper bound for a common name.
 pub const MAX_COMMON_NAME_LEN: usize = 64;
 const MAX_LABEL_LEN: usize = 63;
@@ -161,6 +162,32 @@ mod tests {
         assert!(matches!(problem(&long), SanProblem::Invalid(_)));
         let long_label = format!("{}.com", "a".repeat(64));
         assert!(matches!(problem(&long_label), SanProblem::Invalid(_)));
+    }
+
+    /// The fuzz invariant of fuzz/fuzz_targets/csr_fields.rs: 254- and 255-character names were
+    /// accepted, though no CA issues for a name that long.
+    #[test]
+    fn names_longer_than_253_characters_are_invalid() {
+        let labels = ["a".repeat(63), "b".repeat(63), "c".repeat(63)].join(".");
+        let longest = format!("{labels}.{}.com", "d".repeat(57));
+        assert_eq!(longest.len(), 253);
+        assert_eq!(check_san(&longest, false), Ok(()));
+        for extra in ["d", "dd"] {
+            let san = format!("{labels}.{}{extra}.com", "d".repeat(57));
+            assert!(
+                matches!(problem(&san), SanProblem::Invalid(ref why) if why.contains("253")),
+                "{} characters: {:?}",
+                san.len(),
+                problem(&san)
+            );
+        }
+        let wildcard = format!(
+            "*.{}.{}.com",
+            "a".repeat(63),
+            ["b".repeat(63), "c".repeat(63), "d".repeat(57)].join(".")
+        );
+        assert_eq!(wildcard.len(), 255);
+        assert!(matches!(problem(&wildcard), SanProblem::Invalid(_)));
     }
 
     #[test]

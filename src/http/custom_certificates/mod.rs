@@ -1,7 +1,7 @@
 //! `custom_certificates` (zone Custom SSL): upload, list, get, edit, delete, prioritize.
 
 pub mod doc;
-mod request;
+pub(super) mod request;
 pub mod view;
 
 use axum::Router;

@@ -1,7 +1,7 @@
 //! `custom_csrs` at zone and account scope: create, list, get, delete.
 
 pub mod doc;
-mod request;
+pub(super) mod request;
 pub mod view;
 
 use axum::Router;

@@ -1,7 +1,7 @@
 //! `custom_hostnames` (zone scope): create, list, get, edit, delete, with uploaded certificates.
 
 pub mod doc;
-mod request;
+pub(super) mod request;
 pub mod view;
 
 use axum::Router;
