@@ -4,6 +4,7 @@
 
 pub mod certificates;
 pub mod csrs;
+pub mod fallback_origins;
 pub mod hostnames;
 mod in_flight;
 pub mod keypool;

@@ -108,6 +108,9 @@ pub mod code {
         HOSTNAME_NOT_COVERED = 1446, BAD_REQUEST;
         HOSTNAME_CERT_SIGNATURE = 1447, BAD_REQUEST;
         HOSTNAME_BUNDLE_METHOD = 1449, BAD_REQUEST;
+        /// The zone has no fallback origin (GET or DELETE). The API documents no answer for
+        /// this; 404 with 1551 is edgecert's choice.
+        FALLBACK_ORIGIN_NOT_FOUND = 1551, NOT_FOUND;
 
         // Custom certificates. 1001 and 1003 are edgecert's choice: the API documents no code
         // for a malformed or unknown certificate id.
@@ -435,6 +438,7 @@ mod tests {
             ("HOSTNAME_NOT_COVERED", 1446, 400),
             ("HOSTNAME_CERT_SIGNATURE", 1447, 400),
             ("HOSTNAME_BUNDLE_METHOD", 1449, 400),
+            ("FALLBACK_ORIGIN_NOT_FOUND", 1551, 404),
             ("CERT_ID_INVALID", 1001, 400),
             ("CERT_INVALID", 1002, 400),
             ("CERT_NOT_FOUND", 1003, 404),

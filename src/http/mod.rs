@@ -8,6 +8,7 @@ mod custom_hostnames;
 pub mod envelope;
 pub mod error;
 pub mod extract;
+mod fallback_origin;
 pub mod limits;
 pub(crate) mod observe;
 pub mod openapi;
@@ -35,6 +36,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(custom_csrs::routes())
         .merge(custom_hostnames::routes())
+        .merge(fallback_origin::routes())
         .merge(custom_certificates::routes())
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(

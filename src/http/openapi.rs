@@ -19,7 +19,7 @@ use super::envelope::{ErrorEnvelope, ResultInfo};
 use super::error::{
     BODY_ERRORS, COMMON_ERRORS, Code, ErrorDetail, ErrorSource, OperationErrors, retry_headers,
 };
-use super::{custom_certificates, custom_csrs, custom_hostnames};
+use super::{custom_certificates, custom_csrs, custom_hostnames, fallback_origin};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -39,6 +39,9 @@ use super::{custom_certificates, custom_csrs, custom_hostnames};
         custom_hostnames::fetch,
         custom_hostnames::edit,
         custom_hostnames::delete,
+        fallback_origin::fetch,
+        fallback_origin::update,
+        fallback_origin::delete,
         custom_certificates::list,
         custom_certificates::create,
         custom_certificates::fetch,
@@ -58,9 +61,10 @@ use super::{custom_certificates, custom_csrs, custom_hostnames};
 pub struct ApiDoc;
 
 /// Every resource's error table.
-const TABLES: [&[OperationErrors]; 3] = [
+const TABLES: [&[OperationErrors]; 4] = [
     custom_csrs::ERRORS,
     custom_hostnames::ERRORS,
+    fallback_origin::ERRORS,
     custom_certificates::ERRORS,
 ];
 

@@ -17,8 +17,8 @@ use crate::pki::{KeyType, MasterKey, PkiError, PrivateKey};
 
 pub use postgres::PostgresStore;
 pub use records::{
-    CertificateOptions, CertificateRecord, HostnameFilter, HostnameMatch, HostnameRecord, KeyRef,
-    SslOptions, StoredCertificate,
+    CertificateOptions, CertificateRecord, FallbackOriginRecord, HostnameFilter, HostnameMatch,
+    HostnameRecord, KeyRef, SslOptions, StoredCertificate,
 };
 pub use sqlite::SqliteStore;
 
@@ -351,6 +351,25 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         zone_id: &str,
         priorities: &[(Uuid, i64)],
     ) -> Result<(), StoreError>;
+
+    /// Sets the zone's fallback origin to `origin` at `at`: a new one is created at `at`, an
+    /// existing one keeps its `created_at` and is updated at `at`. Returns what is stored.
+    async fn put_fallback_origin(
+        &self,
+        zone_id: &str,
+        origin: &str,
+        at: OffsetDateTime,
+    ) -> Result<FallbackOriginRecord, StoreError>;
+    /// The zone's fallback origin, if it has one (read by the edge to route traffic).
+    async fn get_fallback_origin(
+        &self,
+        zone_id: &str,
+    ) -> Result<Option<FallbackOriginRecord>, StoreError>;
+    /// Removes the zone's fallback origin and returns it, or `None` if it had none.
+    async fn delete_fallback_origin(
+        &self,
+        zone_id: &str,
+    ) -> Result<Option<FallbackOriginRecord>, StoreError>;
 
     /// The stored digests of every API token that may call the API (keyed hashes, or plain
     /// SHA-256 in rows written by earlier releases; see `app::tokens`).

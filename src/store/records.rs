@@ -87,6 +87,17 @@ pub struct CertificateRecord {
     pub modified_on: OffsetDateTime,
 }
 
+/// A zone's fallback origin for custom hostnames: where the edge sends a custom hostname's
+/// traffic when the hostname names no `custom_origin_server`. `origin` is `host` or
+/// `host:port`, already checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FallbackOriginRecord {
+    pub zone_id: String,
+    pub origin: String,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
 /// Optional list filters for custom hostnames.
 #[derive(Debug, Clone, Default)]
 pub struct HostnameFilter {

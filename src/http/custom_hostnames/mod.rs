@@ -27,13 +27,8 @@ use crate::app::hostnames::{self, HostnameError};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/zones/{zone_id}/custom_hostnames", get(list).post(create))
-        // Siblings of the id route, registered so they are never parsed as hostname ids.
-        .route(
-            "/zones/{zone_id}/custom_hostnames/fallback_origin",
-            get(not_implemented)
-                .put(not_implemented)
-                .delete(not_implemented),
-        )
+        // A sibling of the id route, registered so it is never parsed as a hostname id
+        // (`fallback_origin`, the other, is in `http::fallback_origin`).
         .route(
             "/zones/{zone_id}/custom_hostnames/quota",
             get(not_implemented),

@@ -37,6 +37,8 @@ pub(super) const HOSTNAME_COLUMNS: &str = "id, zone_id, hostname, ssl_id, ssl_op
      key_owned, custom_csr_id, certificate, custom_metadata, custom_origin_server, \
      custom_origin_sni, ownership_token, created_at_us";
 
+pub(super) const FALLBACK_ORIGIN_COLUMNS: &str = "zone_id, origin, created_at_us, updated_at_us";
+
 pub(super) const CERTIFICATE_COLUMNS: &str = "id, zone_id, key_id, key_owned, custom_csr_id, \
      certificate, options, priority, uploaded_on_us, modified_on_us";
 
@@ -141,6 +143,19 @@ macro_rules! sql_store {
                     csr_pem: row.try_get("csr_pem")?,
                     key_id: row.try_get("key_id")?,
                     created_at: from_micros(row.try_get("created_at_us")?)?,
+                })
+            }
+
+            fn fallback_origin_from_row(
+                row: &$row,
+            ) -> Result<$crate::store::FallbackOriginRecord, $crate::store::StoreError> {
+                use sqlx::Row as _;
+                use $crate::store::records::from_micros;
+                Ok($crate::store::FallbackOriginRecord {
+                    zone_id: row.try_get("zone_id")?,
+                    origin: row.try_get("origin")?,
+                    created_at: from_micros(row.try_get("created_at_us")?)?,
+                    updated_at: from_micros(row.try_get("updated_at_us")?)?,
                 })
             }
 
