@@ -69,17 +69,17 @@ impl SqliteStore {
             .max_connections(1)
             .test_before_acquire(false)
             .acquire_timeout(settings.acquire_timeout)
-            .connect_with(options.clone())
-            .await
-            .map_err(ConnectError::Open)?;
+            .connect_lazy_with(options.clone());
+        // The first open (file creation, WAL set-up) gets the start-up budget, not a request's
+        // acquire timeout: on a busy machine it can take longer than a request may wait.
+        super::wait_until_reachable(&writer, settings.connect_timeout).await?;
         MIGRATOR.run(&writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.saturating_sub(1).max(1))
             .test_before_acquire(false)
             .acquire_timeout(settings.acquire_timeout)
-            .connect_with(options)
-            .await
-            .map_err(ConnectError::Open)?;
+            .connect_lazy_with(options);
+        super::wait_until_reachable(&pool, settings.connect_timeout).await?;
         Ok(Self { pool, writer })
     }
 
