@@ -63,6 +63,8 @@ pub const DEFAULT_BODY_READ_TIMEOUT: u64 = 10;
 /// Node's keep-alive default: SDK connection pools reuse a connection within it, and a
 /// client holding connections open without using them loses them quickly.
 pub const DEFAULT_IDLE_TIMEOUT: u64 = 5;
+/// How often the edge re-reads what it serves from the database, in seconds.
+pub const DEFAULT_EDGE_RESYNC_INTERVAL: u64 = 1;
 /// Far above what a dev or CI client opens, far below the usual 1024 open files per process
 /// that a flood would otherwise exhaust (the database pool and logs need descriptors too).
 pub const DEFAULT_MAX_CONNECTIONS: u64 = 512;
@@ -173,6 +175,22 @@ pub struct ServeArgs {
     #[arg(long, env = "EDGECERT_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// Serve the edge over HTTPS on this address: TLS terminated by SNI with the stored
+    /// custom hostname and custom certificates (see the README's "Edge" section). Unset: off.
+    #[arg(long, env = "EDGECERT_EDGE_LISTEN")]
+    pub edge_listen: Option<SocketAddr>,
+
+    /// Serve the edge over plain HTTP on this address (ACME and ownership challenge paths).
+    /// Unset: off.
+    #[arg(long, env = "EDGECERT_EDGE_HTTP_LISTEN")]
+    pub edge_http_listen: Option<SocketAddr>,
+
+    /// Seconds between full re-reads of what the edge serves, which also pick up changes made
+    /// by another edgecert instance on the same database. Changes made through this instance
+    /// are applied at once.
+    #[arg(long, env = "EDGECERT_EDGE_RESYNC_INTERVAL", default_value_t = DEFAULT_EDGE_RESYNC_INTERVAL, value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT))]
+    pub edge_resync_interval: u64,
+
     /// Per-token rate limit, as REQUESTS/PERIOD with the period in s, m or h (`1200/5m` is the
     /// real API's documented default). Over it a token gets 429 with code 971 and
     /// Retry-After. Counted in memory, per instance. Unset: no limit.
@@ -210,6 +228,9 @@ impl ServeArgs {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             metrics_listen: None,
+            edge_listen: None,
+            edge_http_listen: None,
+            edge_resync_interval: DEFAULT_EDGE_RESYNC_INTERVAL,
             rate_limit: None,
             log_format: LogFormat::Text,
         }
@@ -266,6 +287,9 @@ impl fmt::Debug for ServeArgs {
             .field("idle_timeout", &self.idle_timeout)
             .field("max_connections", &self.max_connections)
             .field("metrics_listen", &self.metrics_listen)
+            .field("edge_listen", &self.edge_listen)
+            .field("edge_http_listen", &self.edge_http_listen)
+            .field("edge_resync_interval", &self.edge_resync_interval)
             .field("rate_limit", &self.rate_limit)
             .field("log_format", &self.log_format)
             .finish()
@@ -435,6 +459,7 @@ mod tests {
             ("body_read_timeout", embedded.body_read_timeout),
             ("idle_timeout", embedded.idle_timeout),
             ("max_connections", embedded.max_connections),
+            ("edge_resync_interval", embedded.edge_resync_interval),
         ] {
             assert_eq!(default_of(id), Some(embedded.to_string()), "{id}");
         }

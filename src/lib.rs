@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod config;
+pub mod edge;
 pub mod http;
 pub mod pki;
 pub mod store;
@@ -41,6 +42,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    let edge_listeners = edge::EdgeListeners::bind(&args).await?;
     http::observe::install_metrics_recorder();
     let shutdown = shutdown_signal().context("cannot install signal handlers")?;
     let (state, new_token) = AppState::open(&args).await?;
@@ -85,6 +87,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     let grace = std::time::Duration::from_secs(args.shutdown_grace);
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    // The edge listeners stop with the API's.
+    let (stop_edge_tx, stop_edge) = tokio::sync::watch::channel(false);
+    let (_edge_reloader, edge_servers) =
+        start_edge(&args, &state, edge_listeners, &stop_edge).await?;
     let in_flight = state.in_flight.clone();
     let server = serve(
         listener,
@@ -92,6 +98,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ConnectionLimits::from_args(&args),
         async move {
             shutdown.await;
+            stop_edge_tx.send_replace(true);
             let _ = stopping_tx.send(());
         },
     );
@@ -101,6 +108,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // nothing: every write is one transaction.
     let server = async move {
         server.await?;
+        for edge_server in edge_servers {
+            // A panicked edge server has nothing left to drain.
+            let _ = edge_server.await;
+        }
         in_flight.idle().await;
         Ok::<(), std::io::Error>(())
     };
@@ -117,6 +128,48 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("edgecert stopped");
     Ok(())
+}
+
+/// Loads what the edge serves and starts its listeners, if any is configured; they stop
+/// when `stop` turns true. Returns the reloader (aborted on drop) and the servers to await.
+async fn start_edge(
+    args: &ServeArgs,
+    state: &AppState,
+    listeners: edge::EdgeListeners,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<(Option<AbortOnDrop>, Vec<tokio::task::JoinHandle<()>>)> {
+    if listeners.is_empty() {
+        return Ok((None, Vec::new()));
+    }
+    let resync = std::time::Duration::from_secs(args.edge_resync_interval);
+    let (edge, reloader) = edge::Edge::start(state, resync).await?;
+    let limits = ConnectionLimits::from_args(args);
+    let stopped = |stop: &tokio::sync::watch::Receiver<bool>| {
+        let mut stop = stop.clone();
+        async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        }
+    };
+    let mut servers = Vec::new();
+    if let Some(listener) = listeners.https {
+        tracing::info!(listen = %listener.local_addr()?, "edgecert is serving the edge over HTTPS");
+        let serving = edge::serve_https(listener, edge, limits.clone(), stopped(stop));
+        servers.push(tokio::spawn(async move {
+            if let Err(error) = serving.await {
+                tracing::error!(%error, "the edge HTTPS listener stopped");
+            }
+        }));
+    }
+    if let Some(listener) = listeners.http {
+        tracing::info!(listen = %listener.local_addr()?, "edgecert is serving the edge over plain HTTP");
+        let serving = edge::serve_http(listener, limits, stopped(stop));
+        servers.push(tokio::spawn(async move {
+            if let Err(error) = serving.await {
+                tracing::error!(%error, "the edge HTTP listener stopped");
+            }
+        }));
+    }
+    Ok((Some(AbortOnDrop(reloader)), servers))
 }
 
 /// Aborts a background task when dropped.

@@ -70,6 +70,7 @@ pub async fn create(
         .store
         .insert_certificate(&record, accepted.new_key.as_ref())
         .await?;
+    state.served_changes.changed();
     tracing::debug!(certificate_id = %record.id, "custom certificate uploaded");
     Ok(record)
 }
@@ -112,6 +113,7 @@ pub async fn edit(
         .store
         .update_certificate(&record, new_key.as_ref(), replaced_key)
         .await?;
+    state.served_changes.changed();
     Ok(record)
 }
 
@@ -133,6 +135,7 @@ pub async fn list(
 
 pub async fn delete(state: &AppState, zone_id: &str, id: Uuid) -> Result<(), CertificateError> {
     state.store.delete_certificate(zone_id, id).await?;
+    state.served_changes.changed();
     tracing::debug!(certificate_id = %id, "custom certificate deleted");
     Ok(())
 }
@@ -148,6 +151,7 @@ pub async fn prioritize(
         .store
         .prioritize_certificates(zone_id, priorities)
         .await?;
+    state.served_changes.changed();
     const PAGE: u64 = 50;
     let mut all = Vec::new();
     for page in 1.. {

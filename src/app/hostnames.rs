@@ -104,6 +104,7 @@ pub async fn create(
         .store
         .insert_hostname(&record, new_key.as_ref())
         .await?;
+    state.served_changes.changed();
     tracing::debug!(hostname_id = %record.id, with_certificate = record.certificate.is_some(), "custom hostname created");
     Ok(record)
 }
@@ -134,6 +135,7 @@ pub async fn edit(
         .store
         .update_hostname(&record, new_key.as_ref(), previous_key)
         .await?;
+    state.served_changes.changed();
     Ok(record)
 }
 
@@ -157,6 +159,7 @@ pub async fn list(
 /// Deletes the hostname and any customer-supplied key it owned.
 pub async fn delete(state: &AppState, zone_id: &str, id: Uuid) -> Result<(), HostnameError> {
     state.store.delete_hostname(zone_id, id).await?;
+    state.served_changes.changed();
     tracing::debug!(hostname_id = %id, "custom hostname deleted");
     Ok(())
 }

@@ -51,6 +51,26 @@ pub struct AppState {
     pub in_flight: InFlight,
     /// The `/readyz` probe in progress, shared by concurrent callers.
     pub readiness: ReadinessProbe,
+    /// Fired by every write that can change what the edge serves.
+    pub served_changes: ServedChanges,
+}
+
+/// Tells the edge that what it serves may have changed (an upload, edit, delete or
+/// prioritize through this instance), so it re-reads now rather than at its next resync.
+/// Several changes before the edge wakes are one re-read.
+#[derive(Clone, Debug, Default)]
+pub struct ServedChanges(Arc<tokio::sync::Notify>);
+
+impl ServedChanges {
+    /// Records a change; never waits.
+    pub fn changed(&self) {
+        self.0.notify_one();
+    }
+
+    /// Completes once a change has been recorded since the last call returned.
+    pub async fn wait(&self) {
+        self.0.notified().await;
+    }
 }
 
 impl AppState {

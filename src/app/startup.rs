@@ -116,6 +116,7 @@ impl AppState {
                 strict: args.strict,
                 in_flight: super::InFlight::default(),
                 readiness: super::ReadinessProbe::default(),
+                served_changes: super::ServedChanges::default(),
             },
             new_token,
         ))

@@ -67,6 +67,45 @@ pub async fn serve(
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    serve_with(listener, router, limits, shutdown, Plain).await
+}
+
+/// What turns an accepted socket into the stream HTTP is spoken over: nothing for plain
+/// HTTP, a TLS handshake for the edge's HTTPS listener.
+pub trait Handshake: Clone + Send + Sync + 'static {
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+
+    /// Whether a connection over the cap is answered with a plain HTTP 503 (a TLS client
+    /// would read it as garbage, so a TLS listener just closes it).
+    const ANSWERS_PLAIN_HTTP: bool;
+
+    /// The stream to serve, or `None` when the connection is to be closed (the handshake
+    /// failed; the failure is the client's and already answered, if at all, by this).
+    fn handshake(&self, stream: TcpStream) -> impl Future<Output = Option<Self::Stream>> + Send;
+}
+
+/// Plain HTTP: the socket as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct Plain;
+
+impl Handshake for Plain {
+    type Stream = TcpStream;
+    const ANSWERS_PLAIN_HTTP: bool = true;
+
+    async fn handshake(&self, stream: TcpStream) -> Option<TcpStream> {
+        Some(stream)
+    }
+}
+
+/// [`serve`], with each connection first going through `handshake`, which must complete
+/// within the header read timeout (and is abandoned when shutdown begins).
+pub async fn serve_with<H: Handshake>(
+    listener: TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    handshake: H,
+) -> io::Result<()> {
     // Config allows at most 100,000, far below the semaphore's maximum.
     let slots_total = u32::try_from(limits.max_connections.max(1)).unwrap_or(u32::MAX);
     let slots = Arc::new(Semaphore::new(slots_total as usize));
@@ -100,7 +139,9 @@ pub async fn serve(
                     "connection cap reached; new connections are answered 503 until some close"
                 );
             }
-            refuse(&stream);
+            if H::ANSWERS_PLAIN_HTTP {
+                refuse(&stream);
+            }
             continue;
         };
         at_cap = false;
@@ -110,8 +151,17 @@ pub async fn serve(
             draining: draining.clone(),
         };
         let http = http.clone();
+        let handshake = handshake.clone();
         tokio::spawn(async move {
-            connection.run(&http, stream).await;
+            let mut draining = connection.draining.clone();
+            let within = connection.limits.header_read_timeout;
+            let stream = tokio::select! {
+                done = tokio::time::timeout(within, handshake.handshake(stream)) => done.ok().flatten(),
+                _ = draining.wait_for(|draining| *draining) => None,
+            };
+            if let Some(stream) = stream {
+                connection.run(&http, stream).await;
+            }
             drop(slot);
         });
     }
@@ -186,7 +236,10 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(self, http: &http1::Builder, stream: TcpStream) {
+    async fn run<S>(self, http: &http1::Builder, stream: S)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let activity = Arc::new(Activity::new());
         // Requests of this connection from head to the end of their answer's body.
         let requests = InFlight::default();
@@ -301,12 +354,12 @@ impl Activity {
 }
 
 /// The socket, noting each read that brought bytes as activity.
-struct Tracked {
-    inner: TcpStream,
+struct Tracked<S> {
+    inner: S,
     activity: Arc<Activity>,
 }
 
-impl AsyncRead for Tracked {
+impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -322,7 +375,7 @@ impl AsyncRead for Tracked {
     }
 }
 
-impl AsyncWrite for Tracked {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

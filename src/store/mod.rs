@@ -345,6 +345,12 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         page: PageRequest,
     ) -> Result<Page<CertificateRecord>, StoreError>;
     async fn delete_certificate(&self, zone_id: &str, id: Uuid) -> Result<(), StoreError>;
+    /// What the edge serves: every custom hostname of every zone that has a certificate
+    /// and a key, oldest first (`created_at`, then id).
+    async fn served_hostnames(&self) -> Result<Vec<HostnameRecord>, StoreError>;
+    /// What the edge serves: every custom certificate of every zone, in the order the list
+    /// shows them (priority, then upload time, then id).
+    async fn served_certificates(&self) -> Result<Vec<CertificateRecord>, StoreError>;
     /// Sets several priorities at once; `NotFound` (and no change) if any id is unknown.
     async fn prioritize_certificates(
         &self,

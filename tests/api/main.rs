@@ -14,6 +14,7 @@ mod csr_lifecycle;
 mod csr_list;
 mod csr_validation;
 mod db_faults;
+mod edge;
 mod fallback_origin;
 mod hostnames;
 mod key_pool;

@@ -429,6 +429,33 @@ macro_rules! store_methods {
                 self.delete_zone_row("custom_certificates", zone_id, id).await
             }
 
+            async fn served_hostnames(
+                &self,
+            ) -> Result<Vec<$crate::store::HostnameRecord>, $crate::store::StoreError> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {} FROM custom_hostnames \
+                     WHERE certificate IS NOT NULL AND key_id IS NOT NULL \
+                     ORDER BY created_at_us ASC, id ASC",
+                    $crate::store::sql::HOSTNAME_COLUMNS
+                ))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(Self::hostname_from_row).collect()
+            }
+
+            async fn served_certificates(
+                &self,
+            ) -> Result<Vec<$crate::store::CertificateRecord>, $crate::store::StoreError> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {} FROM custom_certificates \
+                     ORDER BY priority ASC, uploaded_on_us ASC, id ASC",
+                    $crate::store::sql::CERTIFICATE_COLUMNS
+                ))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(Self::certificate_from_row).collect()
+            }
+
             async fn prioritize_certificates(
                 &self,
                 zone_id: &str,

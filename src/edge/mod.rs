@@ -1,0 +1,281 @@
+//! The edge: HTTPS and plain HTTP listeners where edgecert terminates TLS by SNI with the
+//! certificates and keys it stores, as Cloudflare's edge does for a SaaS zone. Proxying to
+//! origins is not built yet: every request is answered 502 with a page that says so.
+
+mod served;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use rustls::ServerConfig;
+use rustls::server::{Accepted, Acceptor, ResolvesServerCert};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::StartHandshake;
+use tokio_rustls::server::TlsStream;
+
+pub use served::{Resolver, ServedMap};
+
+use crate::AppState;
+use crate::config::ServeArgs;
+use crate::http::connection::{self, ConnectionLimits, Handshake};
+
+/// The edge's listeners, bound before the database is touched so a taken port fails fast.
+#[derive(Debug, Default)]
+pub struct EdgeListeners {
+    pub https: Option<TcpListener>,
+    pub http: Option<TcpListener>,
+}
+
+impl EdgeListeners {
+    /// Binds `--edge-listen` and `--edge-http-listen`, those that are set.
+    pub async fn bind(args: &ServeArgs) -> anyhow::Result<Self> {
+        Ok(Self {
+            https: bind(args.edge_listen, "--edge-listen").await?,
+            http: bind(args.edge_http_listen, "--edge-http-listen").await?,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.https.is_none() && self.http.is_none()
+    }
+}
+
+async fn bind(address: Option<SocketAddr>, flag: &str) -> anyhow::Result<Option<TcpListener>> {
+    let Some(address) = address else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address} ({flag})"))?;
+    Ok(Some(listener))
+}
+
+/// What the HTTPS listener serves with: the resolver over the current [`ServedMap`] and the
+/// TLS settings around it.
+#[derive(Debug, Clone)]
+pub struct Edge {
+    resolver: Arc<Resolver>,
+    config: Arc<ServerConfig>,
+}
+
+impl Edge {
+    /// Loads what the edge serves from the store and keeps it current: at once after every
+    /// change made through `state` (see [`crate::app::ServedChanges`]), and every `resync`
+    /// for changes made elsewhere (another instance on the same database). The returned task
+    /// runs until aborted.
+    pub async fn start(
+        state: &AppState,
+        resync: Duration,
+    ) -> anyhow::Result<(Self, tokio::task::JoinHandle<()>)> {
+        let resolver = Arc::new(Resolver::default());
+        let map = ServedMap::load(
+            state.store.as_ref(),
+            &state.master_key,
+            &ServedMap::default(),
+        )
+        .await
+        .context("cannot read the certificates the edge serves")?;
+        tracing::info!(names = map.len(), "edge certificates loaded");
+        resolver.replace(map);
+        let reloader = {
+            let resolver = Arc::clone(&resolver);
+            let state = state.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        () = state.served_changes.wait() => {}
+                        () = tokio::time::sleep(resync) => {}
+                    }
+                    let previous = resolver.current();
+                    match ServedMap::load(state.store.as_ref(), &state.master_key, &previous).await
+                    {
+                        Ok(map) => resolver.replace(map),
+                        // The map served so far stays; the next change or resync retries.
+                        Err(error) => {
+                            tracing::warn!(%error, "cannot reload the edge certificates")
+                        }
+                    }
+                }
+            })
+        };
+        Ok((Self::with_resolver(resolver)?, reloader))
+    }
+
+    fn with_resolver(resolver: Arc<Resolver>) -> anyhow::Result<Self> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .context("TLS settings")?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::clone(&resolver) as Arc<dyn ResolvesServerCert>);
+        // HTTP/1.1 only: the server under the edge speaks HTTP/1.1.
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Self {
+            resolver,
+            config: Arc::new(config),
+        })
+    }
+
+    /// The resolver, for looking up what is served for a name now.
+    pub fn resolver(&self) -> &Resolver {
+        &self.resolver
+    }
+}
+
+/// Serves HTTPS on `listener` until `shutdown`, then drains like the API listener.
+pub async fn serve_https(
+    listener: TcpListener,
+    edge: Edge,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    connection::serve_with(listener, router(), limits, shutdown, Tls(edge)).await
+}
+
+/// Serves plain HTTP on `listener` until `shutdown`, then drains like the API listener.
+pub async fn serve_http(
+    listener: TcpListener,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    connection::serve(listener, http_router(), limits, shutdown).await
+}
+
+/// Requests over HTTPS: no origin to send them to yet.
+fn router() -> Router {
+    Router::new().fallback(no_origin)
+}
+
+/// Requests over plain HTTP: the challenge paths are edgecert's own (nothing is published
+/// on them yet, so 404); everything else as over HTTPS.
+fn http_router() -> Router {
+    Router::new()
+        .route("/.well-known/acme-challenge/{*token}", get(no_challenge))
+        .route(
+            "/.well-known/cf-custom-hostname-challenge/{*token}",
+            get(no_challenge),
+        )
+        .fallback(no_origin)
+}
+
+async fn no_challenge() -> Response {
+    plain(
+        StatusCode::NOT_FOUND,
+        "edgecert: no such challenge\n".into(),
+    )
+}
+
+async fn no_origin(headers: HeaderMap) -> Response {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("this host");
+    plain(
+        StatusCode::BAD_GATEWAY,
+        format!("edgecert: no origin proxying yet for {host}\n"),
+    )
+}
+
+fn plain(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// A fatal `unrecognized_name` (112) alert as a plaintext TLS record, sent before any
+/// ServerHello to a client whose SNI matches nothing or that sent none.
+const UNRECOGNIZED_NAME: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x70];
+
+/// The TLS handshake of the HTTPS listener.
+#[derive(Debug, Clone)]
+struct Tls(Edge);
+
+impl Handshake for Tls {
+    type Stream = TlsStream<TcpStream>;
+    const ANSWERS_PLAIN_HTTP: bool = false;
+
+    async fn handshake(&self, mut stream: TcpStream) -> Option<Self::Stream> {
+        let accepted = read_client_hello(&mut stream).await?;
+        // Decided here rather than by a resolver, whose refusal rustls reports as
+        // `access_denied`; and looked up once, so the handshake serves what was found even
+        // if the map is replaced meanwhile.
+        let chosen = accepted
+            .client_hello()
+            .server_name()
+            .and_then(|name| self.0.resolver.lookup(name));
+        let Some(chosen) = chosen else {
+            let _ = stream.write_all(&UNRECOGNIZED_NAME).await;
+            return None;
+        };
+        // A shallow copy: the settings are shared, only the resolver is this connection's.
+        let mut config = ServerConfig::clone(&self.0.config);
+        config.cert_resolver = Arc::new(Chosen(chosen));
+        match StartHandshake::from_parts(accepted, stream)
+            .into_stream(Arc::new(config))
+            .await
+        {
+            Ok(stream) => Some(stream),
+            Err(error) => {
+                tracing::debug!(%error, "TLS handshake failed");
+                None
+            }
+        }
+    }
+}
+
+/// The certificate looked up for one connection.
+#[derive(Debug)]
+struct Chosen(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::server::ResolvesServerCert for Chosen {
+    fn resolve(
+        &self,
+        _client_hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(Arc::clone(&self.0))
+    }
+}
+
+/// Reads until the ClientHello is complete; `None` (after the alert rustls chose, if any)
+/// when the client closed or sent something that is not one.
+async fn read_client_hello(stream: &mut TcpStream) -> Option<Accepted> {
+    let mut acceptor = Acceptor::default();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let read = stream.read(&mut buffer).await.ok()?;
+        if read == 0 {
+            return None;
+        }
+        let mut pending = &buffer[..read];
+        while !pending.is_empty() {
+            match acceptor.read_tls(&mut pending) {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+        match acceptor.accept() {
+            Ok(Some(accepted)) => return Some(accepted),
+            Ok(None) => {}
+            Err((error, mut alert)) => {
+                tracing::debug!(%error, "not a TLS ClientHello");
+                let mut out = Vec::new();
+                let _ = alert.write_all(&mut out);
+                let _ = stream.write_all(&out).await;
+                return None;
+            }
+        }
+    }
+}
