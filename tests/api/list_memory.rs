@@ -17,7 +17,7 @@ use crate::process::{READY, TIMEOUT, edgecert, listen_address, request};
 use crate::request_limits::longest_san;
 
 /// The largest list page, in bytes, that the limits allow (README, "Request limits"): 50 CSRs
-/// of 150 SANs of 255 characters, with the longest name and description.
+/// of 150 SANs of 253 characters, with the longest name and description.
 pub const MAX_PAGE_BYTES: usize = 5 * 1024 * 1024;
 
 /// Clients fetching a maximal page at once. A maximal page costs about a second of CPU in a

@@ -26,11 +26,12 @@ on_both_backends!(
     a_page_of_maximal_csrs_is_bounded,
 );
 
-/// A valid, distinct SAN of exactly 255 characters, the longest a SAN may be.
+/// A valid, distinct SAN of exactly 253 characters, the longest a SAN may be (255 octets on
+/// the wire).
 pub fn longest_san(index: usize) -> String {
     let label = "a".repeat(63);
-    let san = format!("s{index:04}.{label}.{label}.{label}.{}.com", "b".repeat(53));
-    assert_eq!(san.len(), 255);
+    let san = format!("s{index:04}.{label}.{label}.{label}.{}.com", "b".repeat(51));
+    assert_eq!(san.len(), 253);
     san
 }
 
@@ -427,7 +428,7 @@ async fn deep_nesting_is_refused_quickly(backend: Backend) {
     assert_eq!(app.count_rows("custom_csrs").await, 0);
 }
 
-/// The worst page the limits allow: 50 CSRs of 150 SANs of 255 characters, with the longest
+/// The worst page the limits allow: 50 CSRs of 150 SANs of 253 characters, with the longest
 /// name and description, stays under the size the README states.
 async fn a_page_of_maximal_csrs_is_bounded(backend: Backend) {
     let app = TestApp::new(backend).await;
