@@ -81,6 +81,11 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
         (Ok(JsonObject(body)), None) => panic!("the extractor accepted a non-object: {body:?}"),
+        // serde_json keeps the last of a repeated key; edgecert refuses the body instead.
+        (Err(error), Some(_)) if error.errors()[0].message.contains("appears more than once") => {
+            assert_client_error(&error, &[]);
+            return;
+        }
         (Err(error), Some(_)) => panic!("the extractor refused a JSON object: {error:?}"),
     };
 
