@@ -1,7 +1,7 @@
 //! Bounds on certificate uploads: the intermediate cap, the certificate size limit, and
 //! verification on blocking threads so uploads cannot stall the rest of the API.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
@@ -95,13 +95,16 @@ mod postgres_current_thread {
     }
 }
 
-/// Waits, on the test's own (only) runtime thread, until `done` holds.
-async fn until(what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + DEADLINE;
-    while !done() {
-        assert!(Instant::now() < deadline, "never saw: {what}");
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+/// Waits for the limiter to report the load, woken by its own count changes.
+async fn until_load(
+    what: &str,
+    limiter: &edgecert::pki::CpuLimiter,
+    in_flight: usize,
+    queued: usize,
+) {
+    tokio::time::timeout(DEADLINE, limiter.wait_for_load(in_flight, queued))
+        .await
+        .unwrap_or_else(|_| panic!("never saw: {what}"));
 }
 
 async fn healthz(app: &TestApp) -> StatusCode {
@@ -131,7 +134,7 @@ async fn uploads_are_verified_off_the_async_runtime(backend: Backend) {
         let verifications = verifications.clone();
         async move { verifications.run(move || hold.recv().is_ok()).await }
     });
-    until("the holder in flight", || verifications.in_flight() == 1).await;
+    until_load("the holder in flight", &verifications, 1, 0).await;
 
     // The most expensive bundle the cap lets through: no path exists, every order is tried.
     let (leaf, key) = ca.issue_with_new_key(&["app.example.com"], 90);
@@ -156,9 +159,12 @@ async fn uploads_are_verified_off_the_async_runtime(backend: Backend) {
             tokio::spawn(edgecert::http::router(app.state.clone()).oneshot(request))
         })
         .collect();
-    until("every upload waiting for the permit", || {
-        verifications.queued() == UPLOADS
-    })
+    until_load(
+        "every upload waiting for the permit",
+        &verifications,
+        1,
+        UPLOADS,
+    )
     .await;
     assert_eq!(healthz(&app).await, StatusCode::OK);
     app.get(&zone_certificates(ZONE))
