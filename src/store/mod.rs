@@ -180,6 +180,20 @@ pub struct Page<T> {
     pub total_count: u64,
 }
 
+impl<T> Page<T> {
+    /// A page of `rows` decoded one by one, out of `total` (a SQL `COUNT`, never negative).
+    pub(crate) fn decode<R>(
+        rows: &[R],
+        decode: impl Fn(&R) -> Result<T, StoreError>,
+        total: i64,
+    ) -> Result<Self, StoreError> {
+        Ok(Self {
+            items: rows.iter().map(decode).collect::<Result<_, _>>()?,
+            total_count: u64::try_from(total).unwrap_or_default(),
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]

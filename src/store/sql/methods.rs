@@ -65,10 +65,7 @@ macro_rules! store_methods {
                 .fetch_optional(&self.pool)
                 .await?
                 .unwrap_or(0);
-                Ok($crate::store::Page {
-                    items: rows.iter().map(Self::csr_from_row).collect::<Result<_, _>>()?,
-                    total_count: u64::try_from(total).unwrap_or_default(),
-                })
+                $crate::store::Page::decode(&rows, Self::csr_from_row, total)
             }
 
             async fn delete_csr(
@@ -289,13 +286,7 @@ macro_rules! store_methods {
                 .bind(pattern.as_deref())
                 .fetch_one(&self.pool)
                 .await?;
-                Ok($crate::store::Page {
-                    items: rows
-                        .iter()
-                        .map(Self::hostname_from_row)
-                        .collect::<Result<_, _>>()?,
-                    total_count: u64::try_from(total).unwrap_or_default(),
-                })
+                $crate::store::Page::decode(&rows, Self::hostname_from_row, total)
             }
 
             async fn delete_hostname(
@@ -412,13 +403,7 @@ macro_rules! store_methods {
                         .bind(zone_id)
                         .fetch_one(&self.pool)
                         .await?;
-                Ok($crate::store::Page {
-                    items: rows
-                        .iter()
-                        .map(Self::certificate_from_row)
-                        .collect::<Result<_, _>>()?,
-                    total_count: u64::try_from(total).unwrap_or_default(),
-                })
+                $crate::store::Page::decode(&rows, Self::certificate_from_row, total)
             }
 
             async fn delete_certificate(
