@@ -108,7 +108,7 @@ pub async fn edit(
         record.certificate = accepted.certificate;
         new_key = accepted.new_key;
     }
-    record.modified_on = crate::store::now();
+    record.modified_on = state.clock.now();
     state
         .store
         .update_certificate(&record, new_key.as_ref(), replaced_key)

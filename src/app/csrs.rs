@@ -85,7 +85,7 @@ pub async fn create(
         key_type: draft.key_type,
         csr_pem,
         key_id: stored_key.id,
-        created_at: crate::store::now(),
+        created_at: state.clock.now(),
     };
     state.store.insert_csr(&record, &stored_key).await?;
     tracing::debug!(csr_id = %record.id, scope = record.scope.kind(), key_type = %record.key_type, "custom CSR created");

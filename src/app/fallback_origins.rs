@@ -2,7 +2,7 @@
 //! soon as it is stored (Cloudflare deploys it first; edgecert has nothing to deploy).
 
 use super::{AppState, InternalError};
-use crate::store::{self, FallbackOriginRecord, StoreError};
+use crate::store::{FallbackOriginRecord, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FallbackOriginError {
@@ -26,7 +26,7 @@ pub async fn put(
 ) -> Result<FallbackOriginRecord, FallbackOriginError> {
     Ok(state
         .store
-        .put_fallback_origin(zone_id, origin, store::now())
+        .put_fallback_origin(zone_id, origin, state.clock.now())
         .await?)
 }
 

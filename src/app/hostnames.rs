@@ -97,7 +97,7 @@ pub async fn create(
         custom_origin_server: None,
         custom_origin_sni: None,
         ownership_token: Uuid::new_v4(),
-        created_at: crate::store::now(),
+        created_at: state.clock.now(),
     };
     let new_key = apply(state, &mut record, settings).await?;
     state

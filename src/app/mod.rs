@@ -3,6 +3,7 @@
 //! nothing of HTTP.
 
 pub mod certificates;
+mod clock;
 pub mod csrs;
 pub mod fallback_origins;
 pub mod hostnames;
@@ -23,6 +24,7 @@ use crate::pki::TrustStore;
 use crate::pki::{CpuLimiter, KeyFactory, MasterKey, PkiError};
 use crate::store::{Store, StoreError};
 
+pub use clock::Clock;
 pub use in_flight::InFlight;
 pub use readiness::{READINESS_WAIT, ReadinessProbe};
 pub use startup::{NewToken, check_config};
@@ -53,6 +55,8 @@ pub struct AppState {
     pub readiness: ReadinessProbe,
     /// Fired by every write that can change what the edge serves.
     pub served_changes: ServedChanges,
+    /// edgecert's now; see [`Clock`].
+    pub clock: Clock,
 }
 
 /// Tells the edge that what it serves may have changed (an upload, edit, delete or

@@ -117,6 +117,7 @@ impl AppState {
                 in_flight: super::InFlight::default(),
                 readiness: super::ReadinessProbe::default(),
                 served_changes: super::ServedChanges::default(),
+                clock: super::Clock::default(),
             },
             new_token,
         ))

@@ -3,7 +3,9 @@
 //! sealed at once), and the checks it must pass.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
+
+use time::OffsetDateTime;
 
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -169,6 +171,7 @@ pub async fn accept(
         strict: state.strict,
         master_key: Arc::clone(&state.master_key),
         trust: Arc::clone(&state.trust),
+        now: state.clock.now(),
     };
     state
         .verifications
@@ -186,6 +189,7 @@ struct Job {
     strict: bool,
     master_key: Arc<MasterKey>,
     trust: Arc<TrustStore>,
+    now: OffsetDateTime,
 }
 
 impl Job {
@@ -215,7 +219,7 @@ impl Job {
             hostname: self.hostname.as_deref(),
             verify_trust: self.verify_trust,
             min_remaining: self.min_remaining,
-            now: SystemTime::now(),
+            now: self.now.into(),
             strict: self.strict,
         };
         let verified = verify_upload(&request, &self.trust)?;
@@ -231,7 +235,7 @@ impl Job {
                 hosts: verified.hosts,
                 issued_on: verified.not_before,
                 expires_on: verified.not_after,
-                uploaded_on: crate::store::now(),
+                uploaded_on: self.now,
                 fingerprint_sha256: verified.fingerprint_sha256,
             },
         })

@@ -74,11 +74,12 @@ impl Edge {
         state: &AppState,
         resync: Duration,
     ) -> anyhow::Result<(Self, tokio::task::JoinHandle<()>)> {
-        let resolver = Arc::new(Resolver::default());
+        let resolver = Arc::new(Resolver::new(state.clock.clone()));
         let map = ServedMap::load(
             state.store.as_ref(),
             &state.master_key,
             &ServedMap::default(),
+            state.clock.now(),
         )
         .await
         .context("cannot read the certificates the edge serves")?;
@@ -94,7 +95,9 @@ impl Edge {
                         () = tokio::time::sleep(resync) => {}
                     }
                     let previous = resolver.current();
-                    match ServedMap::load(state.store.as_ref(), &state.master_key, &previous).await
+                    let now = state.clock.now();
+                    match ServedMap::load(state.store.as_ref(), &state.master_key, &previous, now)
+                        .await
                     {
                         Ok(map) => resolver.replace(map),
                         // The map served so far stays; the next change or resync retries.

@@ -13,6 +13,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::app::Clock;
 use crate::pki::MasterKey;
 use crate::store::{Store, StoreError, StoredCertificate};
 
@@ -95,8 +96,8 @@ impl ServedMap {
         store: &dyn Store,
         master_key: &MasterKey,
         previous: &ServedMap,
+        now: OffsetDateTime,
     ) -> Result<Self, StoreError> {
-        let now = OffsetDateTime::now_utc();
         let hostnames = store.served_hostnames().await?;
         let mut certificates = store.served_certificates().await?;
         // Stable: the store's (priority, upload time, id) order holds within each type.
@@ -216,9 +217,18 @@ async fn open_certified(
 #[derive(Debug, Default)]
 pub struct Resolver {
     current: RwLock<Arc<ServedMap>>,
+    clock: Clock,
 }
 
 impl Resolver {
+    /// An empty resolver that judges expiry by `clock`.
+    pub fn new(clock: Clock) -> Self {
+        Self {
+            current: RwLock::default(),
+            clock,
+        }
+    }
+
     /// The map now served; handshakes already started keep the one they looked up.
     pub fn current(&self) -> Arc<ServedMap> {
         match self.current.read() {
@@ -236,8 +246,7 @@ impl Resolver {
     }
 
     pub fn lookup(&self, server_name: &str) -> Option<Arc<CertifiedKey>> {
-        self.current()
-            .lookup(server_name, OffsetDateTime::now_utc())
+        self.current().lookup(server_name, self.clock.now())
     }
 }
 

@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::extract::ConnectInfo;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -99,6 +101,7 @@ impl Handshake for Plain {
 
 /// [`serve`], with each connection first going through `handshake`, which must complete
 /// within the header read timeout (and is abandoned when shutdown begins).
+/// Each request carries the client's address as an extension, `ConnectInfo<SocketAddr>`.
 pub async fn serve_with<H: Handshake>(
     listener: TcpListener,
     router: Router,
@@ -121,10 +124,10 @@ pub async fn serve_with<H: Handshake>(
     let mut at_cap = false;
     tokio::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     accept_failed(error).await;
                     continue;
@@ -160,7 +163,7 @@ pub async fn serve_with<H: Handshake>(
                 _ = draining.wait_for(|draining| *draining) => None,
             };
             if let Some(stream) = stream {
-                connection.run(&http, stream).await;
+                connection.run(&http, stream, peer).await;
             }
             drop(slot);
         });
@@ -236,7 +239,7 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run<S>(self, http: &http1::Builder, stream: S)
+    async fn run<S>(self, http: &http1::Builder, stream: S, peer: SocketAddr)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -254,6 +257,7 @@ impl Connection {
                 let running = requests.enter();
                 let mut request = request.map(Body::new);
                 request.extensions_mut().insert(body_limits.clone());
+                request.extensions_mut().insert(ConnectInfo(peer));
                 let router = router.clone();
                 async move {
                     let response = router.oneshot(request).await?;

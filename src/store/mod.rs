@@ -159,14 +159,6 @@ impl PageRequest {
     }
 }
 
-/// The current time at the precision both stores keep (microseconds), so an answer made
-/// from a value just written matches a later read of it.
-pub fn now() -> OffsetDateTime {
-    let now = OffsetDateTime::now_utc();
-    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
-        .unwrap_or(now)
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolStats {
     pub size: u32,
