@@ -83,15 +83,16 @@ async fn acme_round_trip(backend: Backend, key_type: &str) {
         started.elapsed()
     );
 
-    upload_and_delete(&app, &csr_id, &issued.bundle).await;
+    upload_and_delete(&app, &csr_id, &issued.bundle, &pebble.root).await;
     eprintln!(
         "ACME on {backend:?} with {key_type}: round trip done after {:?}",
         started.elapsed()
     );
 }
 
-/// The certificate-upload contract, checked with the chain Pebble issued.
-async fn upload_and_delete(app: &TestApp, csr_id: &str, bundle: &str) {
+/// The certificate-upload contract, checked with the chain Pebble issued, which the edge
+/// then serves to a client trusting only Pebble's root.
+async fn upload_and_delete(app: &TestApp, csr_id: &str, bundle: &str, pebble_root: &Path) {
     let hostnames = zone_hostnames(ZONE);
     let upload = json!({
         "hostname": HOSTNAME,
@@ -135,6 +136,8 @@ async fn upload_and_delete(app: &TestApp, csr_id: &str, bundle: &str) {
         .unwrap_or_else(|| panic!("no result.id: {}", created.body))
         .to_string();
 
+    served_by_edge(app, pebble_root).await;
+
     // The CSR's key now serves a certificate, so the CSR cannot go (and SDKs must not retry).
     let csr_path = format!("{}/{csr_id}", zone_csrs(ZONE));
     app.delete(&csr_path).await.assert_conflict(1420);
@@ -148,6 +151,52 @@ async fn upload_and_delete(app: &TestApp, csr_id: &str, bundle: &str) {
     assert_eq!(
         freed.assert_success(StatusCode::OK),
         &json!({ "id": csr_id })
+    );
+}
+
+/// curl, trusting only Pebble's root and resolving the hostname to the edge, completes a
+/// verified TLS handshake: the edge serves Pebble's chain with the key edgecert kept.
+async fn served_by_edge(app: &TestApp, pebble_root: &Path) {
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind the edge");
+    let port = listener.local_addr().expect("edge address").port();
+    // The edge loads what is stored when it starts, so the upload is already in its map.
+    let (edge, reloader) = edgecert::edge::Edge::start(&app.state, Duration::from_secs(60))
+        .await
+        .expect("the edge starts");
+    let limits = edgecert::http::connection::ConnectionLimits::from_args(&app.args);
+    let server = tokio::spawn(edgecert::edge::serve_https(
+        listener,
+        edge,
+        limits,
+        std::future::pending(),
+    ));
+    let mut curl = Command::new("curl");
+    curl.args([
+        "--silent",
+        "--show-error",
+        "--noproxy",
+        "*",
+        "--output",
+        "/dev/null",
+    ])
+    .args(["--max-time", &TIMEOUT.as_secs().to_string()])
+    .args(["--write-out", "%{ssl_verify_result}"])
+    .arg("--cacert")
+    .arg(pebble_root)
+    .arg("--resolve")
+    .arg(format!("{HOSTNAME}:{port}:127.0.0.1"))
+    .arg(format!("https://{HOSTNAME}:{port}/"));
+    let fetched = tokio::task::block_in_place(|| run(curl));
+    server.abort();
+    reloader.abort();
+    assert!(
+        fetched.status.success() && fetched.stdout == "0",
+        "curl over the edge with Pebble's root failed ({}): {}{}",
+        fetched.status,
+        fetched.stdout,
+        fetched.stderr
     );
 }
 
