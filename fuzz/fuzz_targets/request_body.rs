@@ -62,10 +62,13 @@ fuzz_target!(|data: &[u8]| {
     let Some((&selector, bytes)) = data.split_first() else {
         return;
     };
-    let extracted = ready(JsonObject::from_request(
-        Request::new(Body::from(bytes.to_vec())),
-        &(),
-    ));
+    // Declared as JSON, as every client must: what is fuzzed is the body.
+    let mut request = Request::new(Body::from(bytes.to_vec()));
+    request.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    let extracted = ready(JsonObject::from_request(request, &()));
     // What the extractor accepts is exactly a JSON object, as serde_json reads it.
     let reference = match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(object)) => Some(object),

@@ -45,11 +45,17 @@ pub mod code {
 
     codes! {
         AUTH_INVALID_TOKEN = 1000, UNAUTHORIZED;
-        AUTH_MALFORMED_HEADER = 1002, UNAUTHORIZED;
-        /// A credential header sent twice. The real API's 6003 "Invalid request headers" (400),
-        /// which it answers with an `error_chain` naming the header (6111 for Authorization);
-        /// the chain comes with issue 14, the message names the header meanwhile.
-        AUTH_HEADERS_INVALID = 6003, BAD_REQUEST;
+        /// The real API's 6003 "Invalid request headers": a malformed, missing or repeated
+        /// credential header, or a body's Content-Type. The `error_chain` says which, with
+        /// one of the `HEADER_*` codes below.
+        REQUEST_HEADERS_INVALID = 6003, BAD_REQUEST;
+        /// `error_chain` entries of a 6003; their status is the 6003's.
+        HEADER_AUTH_EMAIL_MISSING = 6100, BAD_REQUEST;
+        HEADER_AUTH_KEY_MISSING = 6101, BAD_REQUEST;
+        HEADER_AUTH_EMAIL_FORMAT = 6102, BAD_REQUEST;
+        HEADER_AUTH_KEY_FORMAT = 6103, BAD_REQUEST;
+        HEADER_CONTENT_TYPE = 6105, BAD_REQUEST;
+        HEADER_AUTHORIZATION_FORMAT = 6111, BAD_REQUEST;
         /// Over the per-token rate limit: the real API's 971 with 429 (see `http::rate_limit`).
         RATE_LIMITED = 971, TOO_MANY_REQUESTS;
         BODY_NOT_JSON = 1400, BAD_REQUEST;
@@ -151,9 +157,8 @@ pub type OperationErrors = (&'static str, &'static [&'static [Code]]);
 pub const COMMON_ERRORS: &[Code] = &[
     code::NO_CREDENTIALS,
     code::INVALID_SCOPE_ID,
-    code::AUTH_HEADERS_INVALID,
+    code::REQUEST_HEADERS_INVALID,
     code::AUTH_INVALID_TOKEN,
-    code::AUTH_MALFORMED_HEADER,
     code::PATH_TOO_LONG,
     code::RATE_LIMITED,
     code::INTERNAL,
@@ -189,6 +194,18 @@ pub struct ErrorDetail {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<ErrorSource>,
+    /// The causes of a general error, most specific last, as the real API chains them
+    /// (a 6003 "Invalid request headers" names the header with a 61xx entry).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub error_chain: Vec<ChainedError>,
+}
+
+/// One cause in an error's `error_chain`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ChainedError {
+    #[schema(value_type = u32)]
+    pub code: Code,
+    pub message: String,
 }
 
 /// JSON pointer to the request field an error is about.
@@ -203,6 +220,7 @@ impl ErrorDetail {
             code,
             message: message.into(),
             source: None,
+            error_chain: Vec::new(),
         }
     }
 
@@ -257,6 +275,17 @@ pub(crate) fn retry_headers(status: StatusCode) -> &'static [(&'static str, &'st
 impl ApiError {
     pub fn new(code: Code, message: impl Into<String>) -> Self {
         Self::many(vec![ErrorDetail::new(code, message)])
+    }
+
+    /// The real API's 6003 "Invalid request headers", caused by `header_code` (one of the
+    /// `HEADER_*` codes) with its `message`.
+    pub fn headers(header_code: Code, message: impl Into<String>) -> Self {
+        let mut detail = ErrorDetail::new(code::REQUEST_HEADERS_INVALID, "Invalid request headers");
+        detail.error_chain.push(ChainedError {
+            code: header_code,
+            message: message.into(),
+        });
+        Self::many(vec![detail])
     }
 
     /// One problem with one request field, named by its JSON pointer.
@@ -385,8 +414,13 @@ mod tests {
     fn every_code_has_its_status() {
         let expected: &[(&str, u32, u16)] = &[
             ("AUTH_INVALID_TOKEN", 1000, 401),
-            ("AUTH_MALFORMED_HEADER", 1002, 401),
-            ("AUTH_HEADERS_INVALID", 6003, 400),
+            ("REQUEST_HEADERS_INVALID", 6003, 400),
+            ("HEADER_AUTH_EMAIL_MISSING", 6100, 400),
+            ("HEADER_AUTH_KEY_MISSING", 6101, 400),
+            ("HEADER_AUTH_EMAIL_FORMAT", 6102, 400),
+            ("HEADER_AUTH_KEY_FORMAT", 6103, 400),
+            ("HEADER_CONTENT_TYPE", 6105, 400),
+            ("HEADER_AUTHORIZATION_FORMAT", 6111, 400),
             ("RATE_LIMITED", 971, 429),
             ("BODY_NOT_JSON", 1400, 400),
             ("BODY_TOO_LARGE", 1400, 413),

@@ -17,7 +17,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::envelope::{ErrorEnvelope, ResultInfo};
 use super::error::{
-    BODY_ERRORS, COMMON_ERRORS, Code, ErrorDetail, ErrorSource, OperationErrors, retry_headers,
+    BODY_ERRORS, COMMON_ERRORS, ChainedError, Code, ErrorDetail, ErrorSource, OperationErrors,
+    retry_headers,
 };
 use super::{custom_certificates, custom_csrs, custom_hostnames, fallback_origin};
 
@@ -49,7 +50,7 @@ use super::{custom_certificates, custom_csrs, custom_hostnames, fallback_origin}
         custom_certificates::delete,
         custom_certificates::prioritize,
     ),
-    components(schemas(ErrorEnvelope, ErrorDetail, ErrorSource, ResultInfo)),
+    components(schemas(ErrorEnvelope, ErrorDetail, ErrorSource, ChainedError, ResultInfo)),
     modifiers(&Documented),
     security(("bearer" = []), ("api_key" = []), ("user_service_key" = [])),
     tags(

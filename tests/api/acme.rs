@@ -206,6 +206,7 @@ async fn send(router: &Router, method: Method, path: &str, body: Option<&Value>)
         .method(method)
         .uri(path)
         .header("authorization", format!("Bearer {TOKEN}"))
+        .header("content-type", "application/json")
         .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
         .expect("valid request");
     crate::common::send_to(router, request).await

@@ -11,7 +11,8 @@ use crate::on_both_backends;
 on_both_backends!(
     missing_credentials_are_400_1402_on_every_route,
     accepted_credential_styles,
-    unknown_or_malformed_credentials_are_401,
+    unknown_credentials_are_401_malformed_ones_400_6003,
+    bodies_must_be_sent_as_json_on_every_route_that_takes_one,
     unknown_routes_and_methods_answer_in_the_envelope,
 );
 
@@ -151,7 +152,10 @@ async fn accepted_credential_styles(backend: Backend) {
             ("X-Auth-Email", "user@example.com".to_string()),
             ("X-Auth-Key", TOKEN.to_string()),
         ],
-        &[("X-Auth-Key", TOKEN.to_string())],
+        &[
+            ("x-auth-key", TOKEN.to_string()),
+            ("x-auth-email", "user@example.com".to_string()),
+        ],
         &[("X-Auth-User-Service-Key", TOKEN.to_string())],
     ];
     for headers in styles {
@@ -163,24 +167,53 @@ async fn accepted_credential_styles(backend: Backend) {
     }
 }
 
-async fn unknown_or_malformed_credentials_are_401(backend: Backend) {
+async fn unknown_credentials_are_401_malformed_ones_400_6003(backend: Backend) {
     let app = TestApp::new(backend).await;
     let path = zone_csrs(ZONE);
-    let cases: [(&str, &str, u64); 6] = [
-        ("Authorization", "Bearer not-the-token", 1000),
-        ("X-Auth-Key", "not-the-token", 1000),
-        ("X-Auth-User-Service-Key", "v1.0-not-the-token", 1000),
-        ("Authorization", "Basic dXNlcjpwYXNz", 1002),
-        ("Authorization", "Bearer ", 1002),
-        ("Authorization", TOKEN, 1002),
+    let unknown: [(&str, &str); 3] = [
+        ("Authorization", "Bearer not-the-token"),
+        ("X-Auth-Key", "not-the-token"),
+        ("X-Auth-User-Service-Key", "v1.0-not-the-token"),
     ];
-    for (name, value, code) in cases {
-        let response = app
-            .send(request(Method::GET, &path).header(name, value), None)
-            .await;
-        response.assert_error(StatusCode::UNAUTHORIZED, &[code]);
+    for (name, value) in unknown {
+        let mut builder = request(Method::GET, &path).header(name, value);
+        if name == "X-Auth-Key" {
+            builder = builder.header("X-Auth-Email", "user@example.com");
+        }
+        let response = app.send(builder, None).await;
+        response.assert_error(StatusCode::UNAUTHORIZED, &[1000]);
         assert!(
             !response.body.to_string().contains("not-the-token"),
+            "credentials are never echoed"
+        );
+    }
+    // Malformed or incomplete: the real API's 400 6003 "Invalid request headers", with the
+    // header's own code in `error_chain`.
+    let malformed: [(&[(&str, &str)], u64); 6] = [
+        (&[("Authorization", "Basic dXNlcjpwYXNz")], 6111),
+        (&[("Authorization", "Bearer ")], 6111),
+        (&[("Authorization", TOKEN)], 6111),
+        (&[("X-Auth-Key", TOKEN)], 6100),
+        (&[("X-Auth-Email", "user@example.com")], 6101),
+        (
+            &[("X-Auth-Key", TOKEN), ("X-Auth-Email", "not an address")],
+            6102,
+        ),
+    ];
+    for (headers, cause) in malformed {
+        let mut builder = request(Method::GET, &path);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let response = app.send(builder, None).await;
+        response.assert_error(StatusCode::BAD_REQUEST, &[6003]);
+        assert_eq!(
+            response.body["errors"][0]["error_chain"][0]["code"], cause,
+            "{headers:?}: {}",
+            response.body
+        );
+        assert!(
+            !response.body.to_string().contains(TOKEN),
             "credentials are never echoed"
         );
     }
@@ -192,6 +225,72 @@ async fn unknown_or_malformed_credentials_are_401(backend: Backend) {
         .await;
     response.assert_error(StatusCode::UNAUTHORIZED, &[1000]);
     assert_eq!(app.count_rows("custom_csrs").await, 0);
+}
+
+/// Every documented operation that takes a body refuses one not declared as JSON with the real
+/// API's 400 6003, caused by 6105, before anything is written; bodiless methods need no type.
+async fn bodies_must_be_sent_as_json_on_every_route_that_takes_one(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let body = csr_body("app.example.com").to_string();
+    let mut checked = 0;
+    for (method, path) in every_documented_operation(&app).await {
+        if ![Method::POST, Method::PUT, Method::PATCH].contains(&method) {
+            continue;
+        }
+        checked += 1;
+        for content_type in [
+            None,
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+            Some("application/jsonx"),
+        ] {
+            let mut builder =
+                request(method.clone(), &path).header("authorization", format!("Bearer {TOKEN}"));
+            if let Some(content_type) = content_type {
+                builder = builder.header("content-type", content_type);
+            }
+            let response = app.send(builder, Some(&body)).await;
+            response.assert_error(StatusCode::BAD_REQUEST, &[6003]);
+            let chain = &response.body["errors"][0]["error_chain"];
+            assert_eq!(
+                chain[0]["code"], 6105,
+                "{method} {path} {content_type:?}: {chain}"
+            );
+            assert_eq!(
+                chain[0]["message"],
+                "Invalid Content-Type header, valid values are application/json,multipart/form-data"
+            );
+        }
+        let multipart = app
+            .send(
+                request(method.clone(), &path)
+                    .header("authorization", format!("Bearer {TOKEN}"))
+                    .header("content-type", "multipart/form-data; boundary=x"),
+                Some(&body),
+            )
+            .await;
+        multipart.assert_error(StatusCode::BAD_REQUEST, &[1400]);
+    }
+    assert!(checked >= 5, "only {checked} body routes in the document");
+    for table in ["custom_csrs", "custom_hostnames", "custom_certificates"] {
+        assert_eq!(app.count_rows(table).await, 0, "{table}");
+    }
+
+    // Parameters and case do not matter; GET and DELETE need no Content-Type.
+    for content_type in ["application/json; charset=utf-8", "Application/JSON"] {
+        let created = app
+            .send(
+                request(Method::POST, &zone_csrs(ZONE))
+                    .header("authorization", format!("Bearer {TOKEN}"))
+                    .header("content-type", content_type),
+                Some(&body),
+            )
+            .await;
+        created.assert_success(StatusCode::CREATED);
+    }
+    app.get(&zone_csrs(ZONE))
+        .await
+        .assert_success(StatusCode::OK);
 }
 
 async fn unknown_routes_and_methods_answer_in_the_envelope(backend: Backend) {

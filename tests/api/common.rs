@@ -261,6 +261,10 @@ impl TestApp {
             .method(method)
             .uri(path)
             .header("authorization", format!("Bearer {TOKEN}"));
+        let request = match body {
+            Some(_) => request.header("content-type", "application/json"),
+            None => request,
+        };
         self.send(request, body).await
     }
 
@@ -277,6 +281,7 @@ impl TestApp {
             .method(method)
             .uri(path)
             .header("authorization", format!("Bearer {TOKEN}"))
+            .header("content-type", "application/json")
             .body(Body::from(body.to_string()))
             .expect("valid request");
         tokio::time::timeout(after, self.router.clone().oneshot(request))

@@ -27,7 +27,6 @@ on_both_backends!(
     organizational_unit_is_optional_and_omitted_from_subject,
     optional_name_and_description_are_echoed,
     private_key_is_stored_encrypted_and_matches_the_csr,
-    content_type_is_not_required,
 );
 
 /// The tutorial's request, byte for byte, with its X-Auth-Email/X-Auth-Key headers.
@@ -384,18 +383,4 @@ async fn private_key_is_stored_encrypted_and_matches_the_csr(backend: Backend) {
             "sealed key looks like plaintext PKCS#8"
         );
     }
-}
-
-/// curl's `-d` sends `application/x-www-form-urlencoded`; the body is still JSON.
-async fn content_type_is_not_required(backend: Backend) {
-    let app = TestApp::new(backend).await;
-    let request = Request::builder()
-        .method(Method::POST)
-        .uri(zone_csrs(ZONE))
-        .header("Authorization", format!("Bearer {}", crate::common::TOKEN))
-        .header("Content-Type", "application/x-www-form-urlencoded");
-    let response = app
-        .send(request, Some(&csr_body("app.example.com").to_string()))
-        .await;
-    response.assert_success(StatusCode::CREATED);
 }

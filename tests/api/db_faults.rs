@@ -54,6 +54,7 @@ async fn open_app(url: &str) -> (AppState, Router) {
 async fn create(router: &Router, name: &str) -> (TestResponse, Duration) {
     let request = Request::post(zone_csrs(ZONE))
         .header("authorization", format!("Bearer {TOKEN}"))
+        .header("content-type", "application/json")
         .body(Body::from(csr_body(name).to_string()))
         .expect("valid request");
     let started = Instant::now();

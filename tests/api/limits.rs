@@ -187,7 +187,10 @@ fn oversized_and_unsupported_requests_are_refused_from_the_head() {
         addr,
         "POST",
         &csrs,
-        &[("Authorization", &bearer)],
+        &[
+            ("Authorization", &bearer),
+            ("Content-Type", "application/json"),
+        ],
         Some(&nested),
     );
     assert_eq!(answer.status, 400, "{answer:?}");
@@ -331,7 +334,7 @@ fn shutdown_does_not_wait_for_stuck_clients() {
     let mut half_body = connect(addr);
     let head = format!(
         "POST {} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
-         Transfer-Encoding: chunked\r\n\r\n5\r\n{{\"a\"",
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{{\"a\"",
         zone_csrs(ZONE)
     );
     half_body.write_all(head.as_bytes()).expect("send");

@@ -69,10 +69,16 @@ async fn raw(app: &TestApp, request: axum::http::request::Builder, body: Option<
 }
 
 fn authorized(method: Method, path: &str) -> axum::http::request::Builder {
-    Request::builder()
+    let takes_body = [Method::POST, Method::PUT, Method::PATCH].contains(&method);
+    let builder = Request::builder()
         .method(method)
         .uri(path)
-        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("authorization", format!("Bearer {TOKEN}"));
+    if takes_body {
+        builder.header("content-type", "application/json")
+    } else {
+        builder
+    }
 }
 
 /// `GET /metrics` with the test token; asserts the Prometheus text answer.
@@ -238,7 +244,8 @@ async fn metrics_on_the_api_listener_need_a_token(backend: Backend) {
         &app,
         Request::builder()
             .uri("/metrics")
-            .header("x-auth-key", TOKEN),
+            .header("x-auth-key", TOKEN)
+            .header("x-auth-email", "user@example.com"),
         None,
     )
     .await;

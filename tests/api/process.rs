@@ -418,6 +418,13 @@ pub fn write_request(
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     if let Some(body) = body {
+        // The API reads JSON bodies only; a test about other types names its own.
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        {
+            request.push_str("Content-Type: application/json\r\n");
+        }
         request.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     request.push_str("\r\n");

@@ -157,6 +157,7 @@ async fn over_the_limit_is_429_971_with_retry_headers(backend: Backend) {
         Request::builder()
             .uri(zone_csrs(ZONE))
             .header("x-auth-key", TOKEN)
+            .header("x-auth-email", "user@example.com")
             .body(Body::empty())
             .expect("request"),
     )

@@ -176,6 +176,7 @@ impl Upgraded {
             .method(method)
             .uri(path)
             .header("authorization", format!("Bearer {TOKEN}"))
+            .header("content-type", "application/json")
             .body(body.map_or_else(axum::body::Body::empty, |b| b.to_string().into()))
             .expect("valid request");
         send_to(&self.router, request).await
