@@ -179,9 +179,12 @@ mod tests {
         }
     }
 
+    /// Headers sent, and the codes answered (the error, then its chain; none when accepted).
+    type Case = (&'static [(&'static str, &'static str)], &'static [u32]);
+
     #[test]
     fn each_header_problem_has_its_cause() {
-        let cases: &[(&[(&str, &str)], &[u32])] = &[
+        let cases: &[Case] = &[
             (&[("authorization", "Bearer abc")], &[]),
             (&[("authorization", "Basic dXNlcjpwYXNz")], &[6003, 6111]),
             (&[("authorization", "Bearer ")], &[6003, 6111]),
