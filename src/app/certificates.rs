@@ -109,9 +109,15 @@ pub async fn edit(
         new_key = accepted.new_key;
     }
     record.modified_on = state.clock.now();
+    let previous_id = record.id;
+    // Cloudflare documents that an edit of an `sni_custom` certificate returns a new resource
+    // id and deletes the previous one; `legacy_custom` keeps its id.
+    if record.options.certificate_type == "sni_custom" {
+        record.id = Uuid::new_v4();
+    }
     state
         .store
-        .update_certificate(&record, new_key.as_ref(), replaced_key)
+        .update_certificate(previous_id, &record, new_key.as_ref(), replaced_key)
         .await?;
     state.served_changes.changed();
     Ok(record)

@@ -334,8 +334,12 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         record: &CertificateRecord,
         new_key: Option<&StoredKey>,
     ) -> Result<(), StoreError>;
+    /// Stores `record` over the certificate `previous_id` (the same id, or a new one when the
+    /// edit re-issues the resource), destroying `replaced_key` if it was owned and is no
+    /// longer used, in one transaction.
     async fn update_certificate(
         &self,
+        previous_id: Uuid,
         record: &CertificateRecord,
         new_key: Option<&StoredKey>,
         replaced_key: KeyRef,

@@ -11,6 +11,7 @@ use time::Duration;
 
 on_both_backends!(
     upload_for_a_csr_then_edit_prioritize_and_delete,
+    an_sni_custom_edit_returns_a_new_id_and_removes_the_old,
     upload_problems_have_their_codes,
     force_bundle_method_skips_the_trust_check,
     customer_key_certificates_own_their_key,
@@ -74,6 +75,11 @@ async fn upload_for_a_csr_then_edit_prioritize_and_delete(backend: Backend) {
         )
         .await;
     let edited = edited.assert_success(StatusCode::OK);
+    assert_eq!(
+        edited["id"],
+        id.as_str(),
+        "a legacy_custom edit keeps its id"
+    );
     assert_eq!(edited["bundle_method"], "optimal");
     assert_eq!(edited["policy_restrictions"], "(country: US)");
     app.patch(&path(&id), &json!({"type": "sni_custom"}))
@@ -94,7 +100,8 @@ async fn upload_for_a_csr_then_edit_prioritize_and_delete(backend: Backend) {
     let prioritized = app
         .put(
             &format!("{}/prioritize", zone_certificates(ZONE)),
-            &json!({"certificates": [{"id": id, "priority": 5}, {"id": second_id, "priority": 1}]}),
+            // The SDKs type priority as a number: 5.0 is 5.
+            &json!({"certificates": [{"id": id, "priority": 5.0}, {"id": second_id, "priority": 1}]}),
         )
         .await;
     let order: Vec<&str> = prioritized
@@ -105,6 +112,13 @@ async fn upload_for_a_csr_then_edit_prioritize_and_delete(backend: Backend) {
         .map(|c| c["id"].as_str().expect("id"))
         .collect();
     assert_eq!(order, vec![second_id.as_str(), id.as_str()]);
+    assert_eq!(prioritized.body["result"][1]["priority"], 5);
+    app.put(
+        &format!("{}/prioritize", zone_certificates(ZONE)),
+        &json!({"certificates": [{"id": id, "priority": 2.5}]}),
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, &[2001]);
     app.put(
         &format!("{}/prioritize", zone_certificates(ZONE)),
         &json!({"certificates": [{"id": "7b163417-1d2b-4c84-a38a-2fb7a0cd7752", "priority": 1}]}),
@@ -125,6 +139,50 @@ async fn upload_for_a_csr_then_edit_prioritize_and_delete(backend: Backend) {
         .await
         .assert_error(StatusCode::NOT_FOUND, &[1003]);
     app.delete(&csr_path).await.assert_success(StatusCode::OK);
+}
+
+/// Cloudflare: "PATCHing a configuration for sni_custom certificates will result in a new
+/// resource id being returned, and the previous one being deleted."
+async fn an_sni_custom_edit_returns_a_new_id_and_removes_the_old(backend: Backend) {
+    let ca = TestCa::new();
+    let app = app_trusting(backend, &ca).await;
+    let (csr_id, csr_pem) = new_csr(&app).await;
+    let created = app
+        .post(
+            &zone_certificates(ZONE),
+            &json!({
+                "certificate": ca.sign_csr(&csr_pem, 90, Duration::ZERO),
+                "custom_csr_id": csr_id,
+                "type": "sni_custom",
+            }),
+        )
+        .await;
+    let old_id = created.assert_success(StatusCode::OK)["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let edited = app
+        .patch(&path(&old_id), &json!({"bundle_method": "optimal"}))
+        .await;
+    let edited = edited.assert_success(StatusCode::OK).clone();
+    let new_id = edited["id"].as_str().expect("id").to_string();
+    assert_ne!(new_id, old_id);
+    assert_eq!(edited["type"], "sni_custom");
+    assert_eq!(edited["bundle_method"], "optimal");
+    assert_eq!(edited["custom_csr_id"], csr_id.as_str());
+    app.get(&path(&old_id))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, &[1003]);
+    assert_eq!(
+        app.get(&path(&new_id)).await.assert_success(StatusCode::OK),
+        &edited
+    );
+    let list = app.get(&zone_certificates(ZONE)).await;
+    assert_eq!(list.body["result_info"]["total_count"], 1, "{}", list.body);
+    // The key stays the CSR's: the CSR is still in use through the new id.
+    app.delete(&format!("{}/{csr_id}", zone_csrs(ZONE)))
+        .await
+        .assert_conflict(1420);
 }
 
 async fn upload_problems_have_their_codes(backend: Backend) {

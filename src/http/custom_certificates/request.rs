@@ -204,7 +204,15 @@ pub fn parse_priorities(body: &Map<String, Value>) -> Result<Vec<(Uuid, i64)>, A
     let mut priorities = Vec::with_capacity(entries.len());
     for (index, entry) in entries.iter().enumerate() {
         let id = entry.get("id").and_then(Value::as_str).and_then(parse_uuid);
-        let priority = entry.get("priority").and_then(Value::as_i64);
+        // The SDKs type `priority` as a number, so `2.0` must mean 2; `2.5` means nothing.
+        let priority = entry.get("priority").and_then(|value| {
+            value.as_i64().or_else(|| {
+                value
+                    .as_f64()
+                    .filter(|float| float.fract() == 0.0 && float.abs() < 1e15)
+                    .map(|float| float as i64)
+            })
+        });
         match (id, priority) {
             (Some(id), Some(priority)) => priorities.push((id, priority)),
             _ => {

@@ -328,6 +328,7 @@ macro_rules! store_methods {
 
             async fn update_certificate(
                 &self,
+                previous_id: uuid::Uuid,
                 record: &$crate::store::CertificateRecord,
                 new_key: Option<&$crate::store::StoredKey>,
                 replaced_key: $crate::store::KeyRef,
@@ -337,7 +338,7 @@ macro_rules! store_methods {
                 let updated = sqlx::query(
                     "UPDATE custom_certificates SET key_id = $1, key_owned = $2, \
                      custom_csr_id = $3, certificate = $4, options = $5, priority = $6, \
-                     modified_on_us = $7 WHERE id = $8 AND zone_id = $9",
+                     modified_on_us = $7, id = $10 WHERE id = $8 AND zone_id = $9",
                 )
                 .bind(record.key.key_id)
                 .bind(record.key.owned)
@@ -346,8 +347,9 @@ macro_rules! store_methods {
                 .bind(to_json(&record.options)?)
                 .bind(record.priority)
                 .bind(to_micros(record.modified_on))
-                .bind(record.id)
+                .bind(previous_id)
                 .bind(&record.zone_id)
+                .bind(record.id)
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::store::on_write)?

@@ -43,10 +43,12 @@ def test_certificate_lifecycle_and_prioritize(cf: Cloudflare, signed_csr):
     assert edited is not None
     assert edited.bundle_method == "optimal"
     assert cf.custom_certificates.get(edited.id, zone_id=zone_id).bundle_method == "optimal"
-    c1_id = edited.id  # sni_custom edits may hand out a new id
+    assert edited.id == c1.id  # legacy_custom keeps its id; sni_custom gets a new one
+    c1_id = edited.id
 
+    # The SDK types priority as a float.
     page = cf.custom_certificates.prioritize.update(
-        zone_id=zone_id, certificates=[{"id": c1_id, "priority": 2}, {"id": c2.id, "priority": 1}])
+        zone_id=zone_id, certificates=[{"id": c1_id, "priority": 2.0}, {"id": c2.id, "priority": 1}])
     prio = {c.id: c.priority for c in page.result}
     assert prio.get(c1_id) == 2 and prio.get(c2.id) == 1, prio
     assert cf.custom_certificates.get(c1_id, zone_id=zone_id).priority == 2
@@ -65,6 +67,19 @@ def test_certificate_lifecycle_and_prioritize(cf: Cloudflare, signed_csr):
     assert error_codes(ei.value) == [1003]
     assert {c.id for c in cf.custom_certificates.list(zone_id=zone_id)} == {c2.id}
     assert cf.custom_csrs.delete(a.csr_id, zone_id=zone_id).id == a.csr_id
+
+
+def test_sni_custom_edit_hands_out_a_new_id(cf: Cloudflare, signed_csr):
+    a = signed_csr()
+    created = cf.custom_certificates.create(zone_id=a.zone_id, certificate=a.certificate,
+                                            custom_csr_id=a.csr_id, type="sni_custom")
+    edited = cf.custom_certificates.edit(created.id, zone_id=a.zone_id, bundle_method="optimal")
+    assert edited.id != created.id
+    assert edited.type == "sni_custom" and edited.bundle_method == "optimal"
+    with pytest.raises(cloudflare.NotFoundError) as ei:
+        cf.custom_certificates.get(created.id, zone_id=a.zone_id)
+    assert error_codes(ei.value) == [1003]
+    assert cf.custom_certificates.delete(edited.id, zone_id=a.zone_id).id == edited.id
 
 
 def test_certificate_with_private_key(cf: Cloudflare, ca, zone_id: str):
