@@ -453,6 +453,39 @@ async fn hostname_and_ssl_settings_are_validated(backend: Backend) {
             json!({"hostname": "app.example.com", "custom_metadata": ["x"]}),
             1401,
         ),
+        // Nothing in ssl is silently ignored: an unknown attribute, each setting's code.
+        (
+            json!({"hostname": "app.example.com", "ssl": {"metod": "http"}}),
+            1434,
+        ),
+        (
+            json!({"hostname": "app.example.com", "ssl": {"settings": {"http2": "yes"}}}),
+            1422,
+        ),
+        (
+            json!({"hostname": "app.example.com", "ssl": {"settings": {"tls_1_2_only": true}}}),
+            1423,
+        ),
+        (
+            json!({"hostname": "app.example.com", "ssl": {"settings": {"tls_1_3": "1"}}}),
+            1424,
+        ),
+        (
+            json!({"hostname": "app.example.com", "ssl": {"settings": {"min_tls_version": "1.4"}}}),
+            1425,
+        ),
+        (
+            json!({"hostname": "app.example.com", "ssl": {"settings": {"ciphers": ["RC4-MD5"]}}}),
+            1442,
+        ),
+        (
+            json!({"hostname": "app.example.com", "ssl": {"settings": {"min_tls_version": "1.3", "ciphers": ["AES128-SHA"]}}}),
+            1443,
+        ),
+        (
+            json!({"hostname": "app.example.com", "ssl": {"settings": {"min_tls": "1.2"}}}),
+            1434,
+        ),
     ] {
         app.post(&zone_hostnames(ZONE), &body)
             .await
@@ -467,6 +500,22 @@ async fn hostname_and_ssl_settings_are_validated(backend: Backend) {
         .await
         .assert_error(StatusCode::BAD_REQUEST, &[1411]);
     assert_eq!(app.count_rows("custom_hostnames").await, 0);
+
+    // Valid settings are stored and echoed as sent.
+    let settings = json!({
+        "http2": "on", "min_tls_version": "1.2", "tls_1_3": "on", "early_hints": "off",
+        "ciphers": ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256"],
+    });
+    let created = app
+        .post(
+            &zone_hostnames(ZONE),
+            &json!({"hostname": "app.example.com", "ssl": {"method": "http", "settings": settings}}),
+        )
+        .await;
+    assert_eq!(
+        created.assert_success(StatusCode::CREATED)["ssl"]["settings"],
+        settings
+    );
 }
 
 async fn list_get_and_delete_shape(backend: Backend) {

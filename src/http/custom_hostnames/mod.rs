@@ -2,6 +2,7 @@
 
 pub mod doc;
 pub(super) mod request;
+mod ssl_settings;
 pub mod view;
 
 use axum::Router;

@@ -22,9 +22,21 @@ pub const MAX_ORIGIN_LEN: usize = 255;
 pub const MAX_METADATA_KEY_LEN: usize = 128;
 pub const MAX_METADATA_VALUE_LEN: usize = 1024;
 pub const MAX_METADATA_BYTES: usize = 4096;
-/// `ssl.settings` as JSON: the real settings (ciphers, TLS versions, HTTP/2, early hints)
-/// fit in well under 1 KB.
-pub const MAX_SSL_SETTINGS_BYTES: usize = 4096;
+
+/// Every key of `ssl` the SDKs send; another is refused (1434) rather than ignored.
+const SSL_KEYS: [&str; 11] = [
+    "bundle_method",
+    "certificate_authority",
+    "cloudflare_branding",
+    "custom_cert_bundle",
+    "custom_certificate",
+    "custom_csr_id",
+    "custom_key",
+    "method",
+    "settings",
+    "type",
+    "wildcard",
+];
 
 /// `field is N characters long; the limit is M.` when `text` is longer than `max_len`.
 fn too_long(field: &str, text: &str, max_len: usize) -> Option<String> {
@@ -114,6 +126,32 @@ pub fn parse_settings(body: &Map<String, Value>) -> Result<HostnameSettings, Api
     let ssl = match body.get("ssl") {
         None | Some(Value::Null) => None,
         Some(Value::Object(ssl)) => {
+            for key in ssl.keys() {
+                if !SSL_KEYS.contains(&key.as_str()) {
+                    errors.push(
+                        ErrorDetail::new(
+                            code::HOSTNAME_SSL_ATTRIBUTE,
+                            format!(
+                                "ssl.{} is not an ssl attribute; use one of: {}.",
+                                echo(key),
+                                SSL_KEYS.join(", ")
+                            ),
+                        )
+                        .at(format!("/ssl/{key}")),
+                    );
+                }
+            }
+            if ssl.get("custom_cert_bundle").is_some_and(|v| !v.is_null()) {
+                errors.push(
+                    ErrorDetail::new(
+                        code::HOSTNAME_SSL_ATTRIBUTE,
+                        "ssl.custom_cert_bundle is not supported by edgecert yet; upload one \
+                         certificate with ssl.custom_certificate (and custom_key or \
+                         custom_csr_id).",
+                    )
+                    .at("/ssl/custom_cert_bundle"),
+                );
+            }
             let options = SslOptions {
                 method: one_of(
                     ssl,
@@ -140,7 +178,7 @@ pub fn parse_settings(body: &Map<String, Value>) -> Result<HostnameSettings, Api
                 ),
                 wildcard: optional_bool(ssl, "wildcard", &mut errors),
                 cloudflare_branding: optional_bool(ssl, "cloudflare_branding", &mut errors),
-                settings: ssl_settings(ssl, &mut errors),
+                settings: super::ssl_settings::parse(ssl, &mut errors),
             };
             Some(SslDraft {
                 options,
@@ -229,25 +267,6 @@ pub fn parse_settings(body: &Map<String, Value>) -> Result<HostnameSettings, Api
         custom_origin_server,
         custom_origin_sni,
     })
-}
-
-/// `ssl.settings`, stored and echoed as given, so bounded in size.
-fn ssl_settings(ssl: &Map<String, Value>, errors: &mut Vec<ErrorDetail>) -> Option<Value> {
-    let settings = ssl.get("settings").filter(|v| !v.is_null())?;
-    let size = settings.to_string().len();
-    if size > MAX_SSL_SETTINGS_BYTES {
-        errors.push(
-            ErrorDetail::new(
-                code::HOSTNAME_SSL_ATTRIBUTE,
-                format!(
-                    "ssl.settings is {size} bytes as JSON; the limit is {MAX_SSL_SETTINGS_BYTES}."
-                ),
-            )
-            .at("/ssl/settings"),
-        );
-        return None;
-    }
-    Some(settings.clone())
 }
 
 /// What is wrong with an object of string values as `custom_metadata`, if anything.
