@@ -194,6 +194,7 @@ mod tests {
             certificate_type: "legacy_custom".into(),
             geo_restrictions: None,
             policy: None,
+            deploy: None,
         }
     }
 

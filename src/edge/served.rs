@@ -122,7 +122,12 @@ impl ServedMap {
                 map.offer(&record.hostname, &served);
             }
         }
-        for record in &certificates {
+        // Cloudflare deploys `staging` certificates to its staging edge only; this edge is
+        // production.
+        let production = certificates
+            .iter()
+            .filter(|record| record.options.deploy.as_deref() != Some("staging"));
+        for record in production {
             let certificate = &record.certificate;
             if let Some(served) = map
                 .open(

@@ -72,6 +72,9 @@ pub struct CertificateOptions {
     pub certificate_type: String,
     pub geo_restrictions: Option<Value>,
     pub policy: Option<String>,
+    /// `staging` or `production` (the default, also for rows stored before the field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

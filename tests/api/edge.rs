@@ -26,6 +26,7 @@ on_both_backends!(
     hostname_certificates_are_served_for_both_key_types,
     a_wildcard_hostname_matches_one_label,
     custom_certificates_are_served_by_priority,
+    staging_certificates_are_not_served_by_the_production_edge,
     unknown_or_missing_sni_is_refused_with_unrecognized_name,
     changes_are_served_without_a_restart,
 );
@@ -285,6 +286,39 @@ async fn custom_certificates_are_served_by_priority(backend: Backend) {
     .await
     .expect("handshake");
     assert_eq!(leaf, second_leaf, "the prioritized certificate is served");
+}
+
+async fn staging_certificates_are_not_served_by_the_production_edge(backend: Backend) {
+    let ca = TestCa::new();
+    let app = app_trusting(backend, &ca).await;
+    let (staging_bundle, staging_key) = ca.issue_with_new_key(&["staging.example.org"], 90);
+    let created = app
+        .post(
+            &zone_certificates(ZONE),
+            &json!({"certificate": staging_bundle, "private_key": staging_key, "deploy": "staging"}),
+        )
+        .await;
+    created.assert_success(StatusCode::OK);
+    let (bundle, key) = ca.issue_with_new_key(&["live.example.org"], 90);
+    let created = app
+        .post(
+            &zone_certificates(ZONE),
+            &json!({"certificate": bundle, "private_key": key, "deploy": "production"}),
+        )
+        .await;
+    created.assert_success(StatusCode::OK);
+    app.post(
+        &zone_certificates(ZONE),
+        &json!({"certificate": bundle, "private_key": key, "deploy": "canary"}),
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, &[2001]);
+    let edge = start_edge(&app).await;
+    assert_unrecognized_name(served_leaf(&edge, &ca, "staging.example.org").await);
+    let leaf = served_leaf(&edge, &ca, "live.example.org")
+        .await
+        .expect("handshake");
+    assert_eq!(leaf, leaf_of(&bundle));
 }
 
 async fn unknown_or_missing_sni_is_refused_with_unrecognized_name(backend: Backend) {

@@ -49,6 +49,9 @@ pub struct CertificateCreateRequest {
     /// Read when `policy` is absent.
     #[schema(max_length = 1024)]
     policy_restrictions: Option<String>,
+    /// `production` (default) or `staging`. edgecert's edge is production: a `staging`
+    /// certificate is stored and listed but not served.
+    deploy: Option<String>,
 }
 
 /// The body of an edit: absent fields stay as they are. A new certificate alone keeps the
@@ -79,6 +82,9 @@ pub struct CertificateEditRequest {
     /// Read when `policy` is absent.
     #[schema(max_length = 1024)]
     policy_restrictions: Option<String>,
+    /// `production` (default) or `staging`. edgecert's edge is production: a `staging`
+    /// certificate is stored and listed but not served.
+    deploy: Option<String>,
 }
 
 /// The body of a prioritize request.

@@ -14,6 +14,8 @@ use crate::store::CertificateOptions;
 const BUNDLE_METHODS: [&str; 3] = ["ubiquitous", "optimal", "force"];
 const TYPES: [&str; 2] = ["legacy_custom", "sni_custom"];
 const GEO_LABELS: [&str; 3] = ["us", "eu", "highest_security"];
+/// Cloudflare's two environments; the edge edgecert runs is production.
+const DEPLOY_TARGETS: [&str; 2] = ["staging", "production"];
 
 /// `policy` is stored and echoed as `policy_restrictions`. The API documents no limit; real
 /// expressions such as `(country: US) or (region: EU)` are a few dozen characters.
@@ -104,6 +106,18 @@ pub fn apply_options(
     if let Some(policy) = policy {
         options.policy = Some(policy.to_string());
     }
+    if let Some(deploy) = text(body, "deploy", code::CERT_PARAMETERS, usize::MAX)? {
+        if !DEPLOY_TARGETS.contains(&deploy) {
+            return Err(invalid(
+                format!(
+                    "deploy {} is not supported; use staging or production.",
+                    echo(deploy)
+                ),
+                "/deploy",
+            ));
+        }
+        options.deploy = Some(deploy.to_string());
+    }
     Ok(())
 }
 
@@ -136,6 +150,7 @@ pub fn parse_create(
         certificate_type: "legacy_custom".into(),
         geo_restrictions: None,
         policy: None,
+        deploy: None,
     };
     if let Some(kind) = text(body, "type", code::CERT_PARAMETERS, usize::MAX)? {
         if !TYPES.contains(&kind) {
