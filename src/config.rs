@@ -197,6 +197,24 @@ pub struct ServeArgs {
     #[arg(long, env = "EDGECERT_RATE_LIMIT")]
     pub rate_limit: Option<RateLimitPolicy>,
 
+    /// Custom hostnames per zone (the plan's allocation; creates past it still succeed, with
+    /// a warning). Unset: unlimited.
+    #[arg(long, env = "EDGECERT_QUOTA_CUSTOM_HOSTNAMES")]
+    pub quota_custom_hostnames: Option<u64>,
+
+    /// Custom hostnames per zone past which creates are refused with 403 1405 (default: the
+    /// allocation).
+    #[arg(long, env = "EDGECERT_QUOTA_CUSTOM_HOSTNAMES_HARD_CAP")]
+    pub quota_custom_hostnames_hard_cap: Option<u64>,
+
+    /// Custom certificates per zone. Unset: unlimited.
+    #[arg(long, env = "EDGECERT_QUOTA_CUSTOM_CERTIFICATES")]
+    pub quota_custom_certificates: Option<u64>,
+
+    /// Custom CSRs per zone or account. Unset: unlimited.
+    #[arg(long, env = "EDGECERT_QUOTA_CUSTOM_CSRS")]
+    pub quota_custom_csrs: Option<u64>,
+
     /// Log line format.
     #[arg(long, env = "EDGECERT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -232,6 +250,10 @@ impl ServeArgs {
             edge_http_listen: None,
             edge_resync_interval: DEFAULT_EDGE_RESYNC_INTERVAL,
             rate_limit: None,
+            quota_custom_hostnames: None,
+            quota_custom_hostnames_hard_cap: None,
+            quota_custom_certificates: None,
+            quota_custom_csrs: None,
             log_format: LogFormat::Text,
         }
     }
@@ -291,6 +313,13 @@ impl fmt::Debug for ServeArgs {
             .field("edge_http_listen", &self.edge_http_listen)
             .field("edge_resync_interval", &self.edge_resync_interval)
             .field("rate_limit", &self.rate_limit)
+            .field("quota_custom_hostnames", &self.quota_custom_hostnames)
+            .field(
+                "quota_custom_hostnames_hard_cap",
+                &self.quota_custom_hostnames_hard_cap,
+            )
+            .field("quota_custom_certificates", &self.quota_custom_certificates)
+            .field("quota_custom_csrs", &self.quota_custom_csrs)
             .field("log_format", &self.log_format)
             .finish()
     }

@@ -12,6 +12,9 @@ use crate::store::{CertificateOptions, CertificateRecord, Page, PageRequest, Sto
 pub enum CertificateError {
     #[error("no such custom certificate in this zone")]
     NotFound,
+    /// The zone already holds its quota of custom certificates.
+    #[error("the quota of {limit} custom certificates is reached")]
+    QuotaExceeded { limit: u64 },
     #[error(transparent)]
     Upload(#[from] UploadError),
     #[error(transparent)]
@@ -22,6 +25,7 @@ impl From<StoreError> for CertificateError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound => Self::NotFound,
+            StoreError::QuotaExceeded { limit } => Self::QuotaExceeded { limit },
             // The CSR (and its key) was deleted while the upload was being checked.
             StoreError::ReferenceGone(_) => Self::Upload(UploadError::CsrNotFound),
             other => Self::Internal(other.into()),
@@ -68,7 +72,11 @@ pub async fn create(
     };
     state
         .store
-        .insert_certificate(&record, accepted.new_key.as_ref())
+        .insert_certificate(
+            &record,
+            accepted.new_key.as_ref(),
+            state.quotas.certificates,
+        )
         .await?;
     state.served_changes.changed();
     tracing::debug!(certificate_id = %record.id, "custom certificate uploaded");

@@ -26,6 +26,9 @@ pub enum CsrError {
     /// A custom hostname or certificate still uses the CSR's key.
     #[error("the CSR's key is in use")]
     InUse,
+    /// The zone or account already holds its quota of CSRs.
+    #[error("the quota of {limit} CSRs is reached")]
+    QuotaExceeded { limit: u64 },
     #[error(transparent)]
     Internal(#[from] InternalError),
 }
@@ -35,6 +38,7 @@ impl From<StoreError> for CsrError {
         match error {
             StoreError::NotFound => Self::NotFound,
             StoreError::InUse(_) => Self::InUse,
+            StoreError::QuotaExceeded { limit } => Self::QuotaExceeded { limit },
             other => Self::Internal(other.into()),
         }
     }
@@ -46,29 +50,27 @@ pub async fn create(
     state: &AppState,
     scope: Scope,
     draft: CsrDraft,
-) -> Result<CsrRecord, InternalError> {
+) -> Result<CsrRecord, CsrError> {
     let master_key = state.master_key.clone();
     let subject = draft.subject.clone();
     let sans = draft.sans.clone();
     let (csr_pem, stored_key) = match state.key_pool.claim(draft.key_type).await? {
-        Some(pooled) => {
-            state
-                .keys
-                .run(move || {
-                    let key = pooled.open(&master_key)?;
-                    Ok((build_csr(&subject, &sans, &key)?, pooled))
-                })
-                .await?
-        }
-        None => {
-            state
-                .keys
-                .with_new_key(draft.key_type, move |key| {
-                    let csr_pem = build_csr(&subject, &sans, &key)?;
-                    Ok((csr_pem, StoredKey::seal(&key, &master_key)?))
-                })
-                .await?
-        }
+        Some(pooled) => state
+            .keys
+            .run(move || {
+                let key = pooled.open(&master_key)?;
+                Ok((build_csr(&subject, &sans, &key)?, pooled))
+            })
+            .await
+            .map_err(InternalError::from)?,
+        None => state
+            .keys
+            .with_new_key(draft.key_type, move |key| {
+                let csr_pem = build_csr(&subject, &sans, &key)?;
+                Ok((csr_pem, StoredKey::seal(&key, &master_key)?))
+            })
+            .await
+            .map_err(InternalError::from)?,
     };
     let record = CsrRecord {
         id: Uuid::new_v4(),
@@ -87,7 +89,10 @@ pub async fn create(
         key_id: stored_key.id,
         created_at: state.clock.now(),
     };
-    state.store.insert_csr(&record, &stored_key).await?;
+    state
+        .store
+        .insert_csr(&record, &stored_key, state.quotas.csrs)
+        .await?;
     tracing::debug!(csr_id = %record.id, scope = record.scope.kind(), key_type = %record.key_type, "custom CSR created");
     Ok(record)
 }

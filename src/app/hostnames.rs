@@ -56,6 +56,9 @@ pub enum HostnameError {
     /// A key (CSR id or PEM) came without the certificate it belongs to.
     #[error("a key was given without a certificate")]
     KeyWithoutCertificate,
+    /// The zone already holds its hard cap of custom hostnames.
+    #[error("the quota of {limit} custom hostnames is reached")]
+    QuotaExceeded { limit: u64 },
     #[error(transparent)]
     Upload(#[from] UploadError),
     #[error(transparent)]
@@ -67,6 +70,7 @@ impl From<StoreError> for HostnameError {
         match error {
             StoreError::NotFound => Self::NotFound,
             StoreError::Duplicate(_) => Self::Duplicate,
+            StoreError::QuotaExceeded { limit } => Self::QuotaExceeded { limit },
             // The CSR (and its key) was deleted while the upload was being checked.
             StoreError::ReferenceGone(_) => Self::Upload(UploadError::CsrNotFound),
             other => Self::Internal(other.into()),
@@ -102,7 +106,7 @@ pub async fn create(
     let new_key = apply(state, &mut record, settings).await?;
     state
         .store
-        .insert_hostname(&record, new_key.as_ref())
+        .insert_hostname(&record, new_key.as_ref(), state.quotas.hostname_hard_cap())
         .await?;
     state.served_changes.changed();
     tracing::debug!(hostname_id = %record.id, with_certificate = record.certificate.is_some(), "custom hostname created");

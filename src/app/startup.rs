@@ -50,6 +50,9 @@ impl AppState {
     /// Connects to the database, unlocks the key store and loads the API tokens.
     /// Returns a freshly generated token when the database had none.
     pub async fn open(args: &ServeArgs) -> anyhow::Result<(Self, Option<NewToken>)> {
+        super::quotas::Quotas::from_args(args)
+            .check()
+            .map_err(anyhow::Error::msg)?;
         let key_source = master_key_source(args)?;
         if let Some(token) = &args.bootstrap_token {
             check_bootstrap_token(token.expose())?;
@@ -118,6 +121,7 @@ impl AppState {
                 readiness: super::ReadinessProbe::default(),
                 served_changes: super::ServedChanges::default(),
                 clock: super::Clock::default(),
+                quotas: super::quotas::Quotas::from_args(args),
             },
             new_token,
         ))
@@ -177,6 +181,9 @@ pub fn check_config(args: &ServeArgs) -> anyhow::Result<Vec<String>> {
         check_bootstrap_token(token.expose())?;
         report.push("bootstrap token: EDGECERT_BOOTSTRAP_TOKEN (long enough)".into());
     }
+    super::quotas::Quotas::from_args(args)
+        .check()
+        .map_err(anyhow::Error::msg)?;
     match master_key_source(args)? {
         KeySource::Given(_) => report.push("master key: EDGECERT_MASTER_KEY (valid)".into()),
         KeySource::File(path) if path.exists() => {

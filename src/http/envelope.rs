@@ -38,6 +38,15 @@ pub struct Envelope<T> {
     status: StatusCode,
     result: T,
     result_info: Option<ResultInfo>,
+    messages: Vec<Notice>,
+}
+
+/// An entry of a success answer's `messages`: something the client should know about a
+/// request that did succeed (a quota warning).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notice {
+    pub code: u32,
+    pub message: String,
 }
 
 impl<T: Serialize> Envelope<T> {
@@ -46,6 +55,7 @@ impl<T: Serialize> Envelope<T> {
             status: StatusCode::OK,
             result,
             result_info: None,
+            messages: Vec::new(),
         }
     }
 
@@ -54,6 +64,7 @@ impl<T: Serialize> Envelope<T> {
             status: StatusCode::CREATED,
             result,
             result_info: None,
+            messages: Vec::new(),
         }
     }
 
@@ -62,7 +73,14 @@ impl<T: Serialize> Envelope<T> {
             status: StatusCode::OK,
             result,
             result_info: Some(info),
+            messages: Vec::new(),
         }
+    }
+
+    /// Adds an entry to `messages`.
+    pub fn with_notice(mut self, notice: Notice) -> Self {
+        self.messages.push(notice);
+        self
     }
 }
 
@@ -86,7 +104,7 @@ impl<V: Serialize> Envelope<Vec<V>> {
 struct Body<'a, T> {
     success: bool,
     errors: [(); 0],
-    messages: [(); 0],
+    messages: &'a [Notice],
     result: &'a T,
     #[serde(skip_serializing_if = "Option::is_none")]
     result_info: Option<ResultInfo>,
@@ -97,7 +115,7 @@ impl<T: Serialize> IntoResponse for Envelope<T> {
         let body = Body {
             success: true,
             errors: [],
-            messages: [],
+            messages: &self.messages,
             result: &self.result,
             result_info: self.result_info,
         };
@@ -133,7 +151,8 @@ macro_rules! success_schema {
             /// Always empty.
             #[schema(value_type = Vec<Object>)]
             errors: Vec<serde_json::Value>,
-            /// Always empty.
+            /// Notices about a request that succeeded, as `{"code", "message"}` (a quota
+            /// warning); usually empty.
             #[schema(value_type = Vec<Object>)]
             messages: Vec<serde_json::Value>,
             result: $result,

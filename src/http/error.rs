@@ -84,9 +84,16 @@ pub mod code {
         CSR_ID_INVALID = 1418, BAD_REQUEST;
         CSR_NOT_FOUND = 1419, NOT_FOUND;
         CSR_IN_USE = 1420, CONFLICT;
+        /// The zone or account holds its quota of CSRs (`EDGECERT_QUOTA_CUSTOM_CSRS`): the real
+        /// API's "no quota has been allocated", its only quota answer for CSRs.
+        CSR_QUOTA = 1403, FORBIDDEN;
 
         // Custom hostnames: the same numbers as CSRs can mean other things here.
         HOSTNAME_METADATA = 1401, BAD_REQUEST;
+        /// A hostname quota of zero: "No quota has been allocated for this zone".
+        HOSTNAME_NO_QUOTA = 1404, FORBIDDEN;
+        /// The zone holds its hard cap of custom hostnames: "Quota exceeded".
+        HOSTNAME_QUOTA_EXCEEDED = 1405, FORBIDDEN;
         HOSTNAME_DUPLICATE = 1406, CONFLICT;
         HOSTNAME_INVALID = 1407, BAD_REQUEST;
         HOSTNAME_NON_ASCII = 1408, BAD_REQUEST;
@@ -130,6 +137,8 @@ pub mod code {
         CERT_INVALID = 1002, BAD_REQUEST;
         CERT_NOT_FOUND = 1003, NOT_FOUND;
         CERT_EXPIRES_SOON = 1206, BAD_REQUEST;
+        /// The zone holds its quota of custom certificates (the real API's 1212).
+        CERT_QUOTA = 1212, BAD_REQUEST;
         CERT_PARAMETERS = 2001, BAD_REQUEST;
         CERT_UNTRUSTED = 2100, BAD_REQUEST;
         CERT_NO_LEAF = 2101, BAD_REQUEST;
@@ -450,7 +459,10 @@ mod tests {
             ("CSR_ID_INVALID", 1418, 400),
             ("CSR_NOT_FOUND", 1419, 404),
             ("CSR_IN_USE", 1420, 409),
+            ("CSR_QUOTA", 1403, 403),
             ("HOSTNAME_METADATA", 1401, 400),
+            ("HOSTNAME_NO_QUOTA", 1404, 403),
+            ("HOSTNAME_QUOTA_EXCEEDED", 1405, 403),
             ("HOSTNAME_DUPLICATE", 1406, 409),
             ("HOSTNAME_INVALID", 1407, 400),
             ("HOSTNAME_NON_ASCII", 1408, 400),
@@ -489,6 +501,7 @@ mod tests {
             ("CERT_INVALID", 1002, 400),
             ("CERT_NOT_FOUND", 1003, 404),
             ("CERT_EXPIRES_SOON", 1206, 400),
+            ("CERT_QUOTA", 1212, 400),
             ("CERT_PARAMETERS", 2001, 400),
             ("CERT_UNTRUSTED", 2100, 400),
             ("CERT_NO_LEAF", 2101, 400),

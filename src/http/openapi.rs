@@ -40,6 +40,7 @@ use super::{custom_certificates, custom_csrs, custom_hostnames, fallback_origin}
         custom_hostnames::fetch,
         custom_hostnames::edit,
         custom_hostnames::delete,
+        custom_hostnames::quota::fetch,
         fallback_origin::fetch,
         fallback_origin::update,
         fallback_origin::delete,

@@ -201,6 +201,9 @@ pub enum StoreError {
     ReferenceGone(String),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// An insert was refused: the scope already holds `limit` rows of the kind.
+    #[error("quota of {limit} reached")]
+    QuotaExceeded { limit: u64 },
     /// The database cannot be reached or used right now (no connection within the acquire
     /// timeout, connection refused or cut, server shutting down, I/O error): retrying later
     /// may succeed, and nothing was written.
@@ -283,7 +286,14 @@ fn classify_sqlstate(code: &str) -> Failure {
 #[async_trait]
 pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Stores a CSR and its sealed private key in one transaction.
-    async fn insert_csr(&self, csr: &CsrRecord, key: &StoredKey) -> Result<(), StoreError>;
+    /// Stores a CSR and its key; with a `limit`, refuses (`QuotaExceeded`) when the CSR's
+    /// scope already holds that many, race-free against concurrent inserts.
+    async fn insert_csr(
+        &self,
+        csr: &CsrRecord,
+        key: &StoredKey,
+        limit: Option<u64>,
+    ) -> Result<(), StoreError>;
     async fn get_csr(&self, scope: &Scope, id: Uuid) -> Result<CsrRecord, StoreError>;
     async fn list_csrs(
         &self,
@@ -311,6 +321,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         &self,
         record: &HostnameRecord,
         new_key: Option<&StoredKey>,
+        limit: Option<u64>,
     ) -> Result<(), StoreError>;
     /// Replaces a hostname's mutable fields; `replaced_key` (if owned and no longer used) is destroyed.
     async fn update_hostname(
@@ -320,6 +331,8 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         replaced_key: Option<KeyRef>,
     ) -> Result<(), StoreError>;
     async fn get_hostname(&self, zone_id: &str, id: Uuid) -> Result<HostnameRecord, StoreError>;
+    /// How many custom hostnames the zone holds.
+    async fn count_hostnames(&self, zone_id: &str) -> Result<u64, StoreError>;
     async fn list_hostnames(
         &self,
         zone_id: &str,
@@ -333,6 +346,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         &self,
         record: &CertificateRecord,
         new_key: Option<&StoredKey>,
+        limit: Option<u64>,
     ) -> Result<(), StoreError>;
     /// Stores `record` over the certificate `previous_id` (the same id, or a new one when the
     /// edit re-issues the resource), destroying `replaced_key` if it was owned and is no

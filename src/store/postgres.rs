@@ -68,6 +68,10 @@ impl PostgresStore {
 impl PostgresStore {
     const LOCK_CSR: Option<&'static str> =
         Some("SELECT id FROM custom_csrs WHERE id = $1 FOR KEY SHARE");
+    // A transaction-scoped advisory lock per scope: two inserts into one zone queue for the
+    // count, inserts into other zones do not wait.
+    const LOCK_QUOTA: Option<&'static str> =
+        Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))");
     // SKIP LOCKED lets concurrent claims each take a different row instead of queueing
     // behind (and then missing) the row another transaction is deleting.
     const CLAIM_LOCK: &'static str = " FOR UPDATE SKIP LOCKED";
@@ -104,6 +108,11 @@ impl PostgresStore {
             )
         });
         &SQL
+    }
+
+    /// The statement is one already, and runs as well inside a transaction.
+    fn csr_insert_in_transaction_sql() -> &'static str {
+        Self::csr_insert_sql()
     }
 
     async fn execute_csr_insert(

@@ -92,6 +92,7 @@ impl SqliteStore {
 impl SqliteStore {
     /// Write transactions are serialised by the single writer, so no row lock is needed.
     const LOCK_CSR: Option<&'static str> = None;
+    const LOCK_QUOTA: Option<&'static str> = None;
     const CLAIM_LOCK: &'static str = "";
     // SQLite sorts NULL first ascending and last descending, as the Postgres store requests;
     // the list indexes are declared that way, so the default order walks them.
@@ -118,6 +119,12 @@ impl SqliteStore {
         static SQL: LazyLock<String> = LazyLock::new(|| {
             format!("{BEGIN_WRITE}; {INSERT_CSR_KEY}; {INSERT_CSR}; {COUNT_INSERTED_CSR}; COMMIT")
         });
+        &SQL
+    }
+
+    fn csr_insert_in_transaction_sql() -> &'static str {
+        static SQL: LazyLock<String> =
+            LazyLock::new(|| format!("{INSERT_CSR_KEY}; {INSERT_CSR}; {COUNT_INSERTED_CSR}"));
         &SQL
     }
 

@@ -162,7 +162,7 @@ impl Drop for TestDatabase {
 }
 
 pub struct TestApp {
-    router: Router,
+    pub router: Router,
     pub state: AppState,
     /// The settings the app was opened with; open them again to simulate a restart.
     pub args: ServeArgs,

@@ -32,7 +32,7 @@ async fn a_failed_insert_writes_nothing_and_leaves_the_store_usable(backend: Bac
 
     let error = app
         .store()
-        .insert_csr(&clash, &key)
+        .insert_csr(&clash, &key, None)
         .await
         .expect_err("the CSR id is taken");
     assert!(matches!(error, StoreError::Duplicate(_)), "{error:?}");

@@ -24,6 +24,7 @@ mod observability;
 mod observability_binary;
 mod openapi;
 mod operations;
+mod quotas;
 mod rate_limit;
 mod request_limits;
 mod startup;

@@ -90,6 +90,14 @@ fn certificate_error(error: CertificateError, body: Option<&Map<String, Value>>)
                 body.is_some_and(|body| body.get("private_key").is_some_and(|key| !key.is_null()));
             upload_error(error, &UPLOAD_CODES, &UPLOAD_FIELDS, !named_key)
         }
+        CertificateError::QuotaExceeded { limit } => ApiError::new(
+            code::CERT_QUOTA,
+            format!(
+                "Quota reached: this zone already holds {limit} custom certificates, its quota \
+                 (EDGECERT_QUOTA_CUSTOM_CERTIFICATES). Replace a certificate with PATCH instead \
+                 of uploading another, or delete one, then try again."
+            ),
+        ),
         CertificateError::Internal(error) => error.into(),
     }
 }
@@ -106,7 +114,10 @@ pub const ERRORS: &[OperationErrors] = &[
         "zone_custom_certificates_list",
         &[&[code::INVALID_REQUEST_PARAMETERS]],
     ),
-    ("zone_custom_certificates_create", &[UPLOAD]),
+    (
+        "zone_custom_certificates_create",
+        &[UPLOAD, &[code::CERT_QUOTA]],
+    ),
     ("zone_custom_certificates_get", &[ONE_CERTIFICATE]),
     ("zone_custom_certificates_edit", &[ONE_CERTIFICATE, UPLOAD]),
     ("zone_custom_certificates_delete", &[ONE_CERTIFICATE]),

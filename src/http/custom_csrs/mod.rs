@@ -61,6 +61,14 @@ impl From<CsrError> for ApiError {
                 "This CSR's private key is used by a custom hostname or custom certificate; delete \
                  those (or replace their certificate) first, then delete the CSR.",
             ),
+            CsrError::QuotaExceeded { limit } => ApiError::new(
+                code::CSR_QUOTA,
+                format!(
+                    "Quota reached: this zone or account already holds {limit} custom CSRs, its \
+                     quota (EDGECERT_QUOTA_CUSTOM_CSRS). Delete CSRs that are no longer used, or \
+                     raise the quota, then try again."
+                ),
+            ),
             CsrError::Internal(error) => error.into(),
         }
     }
@@ -88,6 +96,7 @@ pub const ERRORS: &[OperationErrors] = &[
             code::CSR_SAN_NO_PUBLIC_SUFFIX,
             code::CSR_SAN_EXAMPLE_DOMAIN,
             code::CSR_KEY_TYPE,
+            code::CSR_QUOTA,
         ]],
     ),
     ("zone_custom_csrs_get", &[ONE_CSR]),

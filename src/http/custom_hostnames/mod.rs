@@ -1,12 +1,13 @@
 //! `custom_hostnames` (zone scope): create, list, get, edit, delete, with uploaded certificates.
 
 pub mod doc;
+pub mod quota;
 pub(super) mod request;
 mod ssl_settings;
 pub mod view;
 
 use axum::Router;
-use axum::extract::{OriginalUri, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -30,10 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/zones/{zone_id}/custom_hostnames", get(list).post(create))
         // A sibling of the id route, registered so it is never parsed as a hostname id
         // (`fallback_origin`, the other, is in `http::fallback_origin`).
-        .route(
-            "/zones/{zone_id}/custom_hostnames/quota",
-            get(not_implemented),
-        )
+        .route("/zones/{zone_id}/custom_hostnames/quota", get(quota::fetch))
         .route(
             "/zones/{zone_id}/custom_hostnames/{custom_hostname_id}",
             get(fetch).patch(edit).delete(delete),
@@ -103,6 +101,19 @@ fn hostname_error(error: HostnameError, named_csr: bool) -> ApiError {
         HostnameError::Upload(error) => {
             upload_error(error, &UPLOAD_CODES, &UPLOAD_FIELDS, named_csr)
         }
+        HostnameError::QuotaExceeded { limit: 0 } => ApiError::new(
+            code::HOSTNAME_NO_QUOTA,
+            "No quota has been allocated for this zone: EDGECERT_QUOTA_CUSTOM_HOSTNAMES is 0. \
+             Raise it to create custom hostnames.",
+        ),
+        HostnameError::QuotaExceeded { limit } => ApiError::new(
+            code::HOSTNAME_QUOTA_EXCEEDED,
+            format!(
+                "Quota exceeded: this zone already holds {limit} custom hostnames, its hard cap \
+                 (EDGECERT_QUOTA_CUSTOM_HOSTNAMES_HARD_CAP, or EDGECERT_QUOTA_CUSTOM_HOSTNAMES). \
+                 Delete unused hostnames or raise the cap, then try again."
+            ),
+        ),
         HostnameError::Internal(error) => error.into(),
     }
 }
@@ -118,16 +129,6 @@ fn names_csr(body: &serde_json::Map<String, Value>) -> bool {
     body.get("ssl")
         .and_then(|ssl| ssl.get("custom_csr_id"))
         .is_some_and(|id| !id.is_null())
-}
-
-async fn not_implemented(OriginalUri(uri): OriginalUri) -> ApiError {
-    ApiError::new(
-        code::NO_ROUTE,
-        format!(
-            "{} exists in Cloudflare's API but edgecert does not implement it.",
-            uri.path()
-        ),
-    )
 }
 
 /// The error answers of each operation, beyond those every route shares.
@@ -152,9 +153,14 @@ pub const ERRORS: &[OperationErrors] = &[
                 code::HOSTNAME_EXAMPLE_DOMAIN,
             ],
             SETTINGS,
-            &[code::HOSTNAME_DUPLICATE],
+            &[
+                code::HOSTNAME_DUPLICATE,
+                code::HOSTNAME_NO_QUOTA,
+                code::HOSTNAME_QUOTA_EXCEEDED,
+            ],
         ],
     ),
+    ("zone_custom_hostnames_quota", &[]),
     ("zone_custom_hostnames_get", &[ONE_HOSTNAME]),
     (
         "zone_custom_hostnames_edit",
@@ -212,7 +218,11 @@ pub async fn create(
     let record = hostnames::create(&state, &zone.0, hostname, settings)
         .await
         .map_err(|error| hostname_error(error, names_csr(&body)))?;
-    Ok(Envelope::created(HostnameView::from(record)).into_response())
+    let mut envelope = Envelope::created(HostnameView::from(record));
+    if let Some(notice) = quota::past_allocation(&state, &zone.0).await? {
+        envelope = envelope.with_notice(notice);
+    }
+    Ok(envelope.into_response())
 }
 
 #[utoipa::path(

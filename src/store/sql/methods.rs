@@ -9,8 +9,28 @@ macro_rules! store_methods {
                 &self,
                 csr: &$crate::store::CsrRecord,
                 key: &$crate::store::StoredKey,
+                limit: Option<u64>,
             ) -> Result<(), $crate::store::StoreError> {
-                self.execute_csr_insert(Self::bind_csr_insert(csr, key)).await
+                let Some(limit) = limit else {
+                    let insert = Self::bind_csr_insert(Self::csr_insert_sql(), csr, key);
+                    return self.execute_csr_insert(insert).await;
+                };
+                let mut tx = self.begin_write().await?;
+                let scope = format!("custom_csrs:{}:{}", csr.scope.kind(), csr.scope.id());
+                Self::check_quota(
+                    &mut tx,
+                    &scope,
+                    "SELECT COUNT(*) FROM custom_csrs WHERE scope_kind = $1 AND scope_id = $2",
+                    &[csr.scope.kind(), csr.scope.id()],
+                    limit,
+                )
+                .await?;
+                Self::bind_csr_insert(Self::csr_insert_in_transaction_sql(), csr, key)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::store::on_write)?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn get_csr(
@@ -164,9 +184,20 @@ macro_rules! store_methods {
                 &self,
                 record: &$crate::store::HostnameRecord,
                 new_key: Option<&$crate::store::StoredKey>,
+                limit: Option<u64>,
             ) -> Result<(), $crate::store::StoreError> {
                 use $crate::store::records::{to_json, to_micros};
                 let mut tx = self.begin_upload(record.custom_csr_id, new_key).await?;
+                if let Some(limit) = limit {
+                    Self::check_quota(
+                        &mut tx,
+                        &format!("custom_hostnames:{}", record.zone_id),
+                        "SELECT COUNT(*) FROM custom_hostnames WHERE zone_id = $1",
+                        &[&record.zone_id],
+                        limit,
+                    )
+                    .await?;
+                }
                 sqlx::query(&format!(
                     "INSERT INTO custom_hostnames ({}) VALUES \
                      ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
@@ -229,6 +260,18 @@ macro_rules! store_methods {
                 }
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn count_hostnames(
+                &self,
+                zone_id: &str,
+            ) -> Result<u64, $crate::store::StoreError> {
+                let count: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM custom_hostnames WHERE zone_id = $1")
+                        .bind(zone_id)
+                        .fetch_one(&self.pool)
+                        .await?;
+                Ok(u64::try_from(count).unwrap_or(0))
             }
 
             async fn get_hostname(
@@ -301,9 +344,20 @@ macro_rules! store_methods {
                 &self,
                 record: &$crate::store::CertificateRecord,
                 new_key: Option<&$crate::store::StoredKey>,
+                limit: Option<u64>,
             ) -> Result<(), $crate::store::StoreError> {
                 use $crate::store::records::{to_json, to_micros};
                 let mut tx = self.begin_upload(record.custom_csr_id, new_key).await?;
+                if let Some(limit) = limit {
+                    Self::check_quota(
+                        &mut tx,
+                        &format!("custom_certificates:{}", record.zone_id),
+                        "SELECT COUNT(*) FROM custom_certificates WHERE zone_id = $1",
+                        &[&record.zone_id],
+                        limit,
+                    )
+                    .await?;
+                }
                 sqlx::query(&format!(
                     "INSERT INTO custom_certificates ({}) VALUES \
                      ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",

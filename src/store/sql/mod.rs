@@ -13,6 +13,10 @@
 //! - `async fn begin_claim(&self)`: the pool claim's transaction;
 //! - `fn csr_insert_sql() -> &'static str` and `async fn execute_csr_insert(&self, query)`:
 //!   a CSR insert (key, CSR and count in one transaction) as one round trip;
+//!   `fn csr_insert_in_transaction_sql()`: the same statements inside an open transaction;
+//! - `LOCK_QUOTA: Option<&str>`: a statement taking a scope's quota lock for the rest of a
+//!   transaction (bound to the scope's name), or `None` where write transactions exclude
+//!   each other anyway;
 //! - `fn connection_stats(&self) -> PoolStats`.
 
 pub(super) mod methods;
@@ -89,13 +93,39 @@ macro_rules! sql_store {
                     .ok_or_else(|| $crate::store::StoreError::ReferenceGone("custom CSR".into()))
             }
 
+            /// Holds `scope`'s quota lock until `tx` ends, then refuses the insert if the
+            /// scope's rows, counted by `count_sql` (binding `scope_binds`), are `limit` or
+            /// more. Postgres takes an advisory lock on the scope (concurrent inserts into
+            /// other scopes go on); SQLite's write transaction already excludes every writer.
+            async fn check_quota(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                scope: &str,
+                count_sql: &str,
+                scope_binds: &[&str],
+                limit: u64,
+            ) -> Result<(), $crate::store::StoreError> {
+                if let Some(lock) = Self::LOCK_QUOTA {
+                    sqlx::query(lock).bind(scope).execute(&mut **tx).await?;
+                }
+                let mut count = sqlx::query_scalar::<_, i64>(count_sql);
+                for bind in scope_binds {
+                    count = count.bind(*bind);
+                }
+                let used = count.fetch_one(&mut **tx).await?;
+                if u64::try_from(used).unwrap_or(0) >= limit {
+                    return Err($crate::store::StoreError::QuotaExceeded { limit });
+                }
+                Ok(())
+            }
+
             /// Binds a CSR and its key to [`INSERT_CSR_KEY`], [`INSERT_CSR`] and
-            /// [`COUNT_INSERTED_CSR`] as one backend's `csr_insert_sql()` combines them.
+            /// [`COUNT_INSERTED_CSR`] as `sql` (one of the backend's combinations) joins them.
             fn bind_csr_insert<'q>(
+                sql: &'static str,
                 csr: &'q $crate::store::CsrRecord,
                 key: &'q $crate::store::StoredKey,
             ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
-                sqlx::query(Self::csr_insert_sql())
+                sqlx::query(sql)
                     .bind(key.id)
                     .bind(key.key_type.as_str())
                     .bind(&key.encrypted_pkcs8)
