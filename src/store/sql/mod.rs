@@ -15,6 +15,7 @@
 //!   a CSR insert (key, CSR and count in one transaction) as one round trip;
 //! - `fn connection_stats(&self) -> PoolStats`.
 
+pub(super) mod edge;
 pub(super) mod methods;
 
 /// The three statements of a CSR insert, numbered across all of them so a backend can send
@@ -309,6 +310,7 @@ macro_rules! sql_store {
             }
         }
 
+        $crate::store::sql::edge::edge_reads!($store, $row);
         $crate::store::sql::methods::store_methods!($store, $db, $migrator);
     };
 }
