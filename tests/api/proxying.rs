@@ -440,5 +440,31 @@ pub async fn full_backlog() -> (TcpListener, Vec<TcpStream>) {
     for _ in 0..2 {
         fillers.push(TcpStream::connect(address).await.expect("queued"));
     }
+    // A filler's last handshake ACK may still be on its way through loopback when connect
+    // returns; until the kernel has queued both, a third SYN could still be answered.
+    let deadline = std::time::Instant::now() + WITHIN;
+    while accept_queue(address.port()) != Some(2) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the accept queue of {address} never held both connections (/proc/net/tcp)"
+        );
+        tokio::task::yield_now().await;
+    }
     (listener, fillers)
+}
+
+/// How many connections wait in the accept queue of the IPv4 listener on `port`: a listening
+/// socket's `rx_queue` in /proc/net/tcp.
+fn accept_queue(port: u16) -> Option<u32> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (_, local_port) = fields.get(1)?.split_once(':')?;
+        let listening = fields.get(3) == Some(&"0A");
+        if !listening || u16::from_str_radix(local_port, 16).ok()? != port {
+            return None;
+        }
+        let (_, queued) = fields.get(4)?.split_once(':')?;
+        u32::from_str_radix(queued, 16).ok()
+    })
 }
