@@ -135,6 +135,12 @@ impl Problem {
         if let Ok(value) = HeaderValue::from_str(&ray) {
             response.headers_mut().insert(CF_RAY, value);
         }
+        // hyper writes `<none>` for a status without a standard reason (52x, 530).
+        if status.canonical_reason().is_none()
+            && let Ok(reason) = hyper::ext::ReasonPhrase::try_from(title.as_bytes())
+        {
+            response.extensions_mut().insert(reason);
+        }
         response
     }
 }
@@ -186,7 +192,7 @@ mod tests {
             (Problem::Origin(Failure::InvalidCertificate), 526, "526"),
             (Problem::Origin(Failure::BadGateway), 502, "502"),
         ] {
-            let (code, number_given, _, _) = problem.describe();
+            let (code, number_given, title, _) = problem.describe();
             assert_eq!(code.as_u16(), status, "{problem:?}");
             assert_eq!(number_given.to_string(), number, "{problem:?}");
             let response = problem.page(Some("app.example.com"), "0123456789abcdef-EDG");
@@ -196,6 +202,15 @@ mod tests {
                 response.headers()[header::CONTENT_TYPE],
                 "text/html; charset=UTF-8"
             );
+            let reason = response
+                .extensions()
+                .get::<hyper::ext::ReasonPhrase>()
+                .map(|reason| reason.as_bytes().to_vec());
+            let expected = code
+                .canonical_reason()
+                .is_none()
+                .then(|| title.as_bytes().to_vec());
+            assert_eq!(reason, expected, "{problem:?}: a reason phrase, not <none>");
         }
     }
 

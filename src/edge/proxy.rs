@@ -124,6 +124,7 @@ impl Proxy {
         ray: &str,
     ) -> Result<Response, Failure> {
         let (mut parts, body) = request.into_parts();
+        let client_version = parts.version;
         let upgrade = wants_upgrade(parts.version, &parts.headers);
         let client_upgrade = upgrade
             .then(|| parts.extensions.remove::<OnUpgrade>())
@@ -175,6 +176,9 @@ impl Proxy {
         }
         let (mut parts, body) = response.into_parts();
         remove_hop_by_hop(&mut parts.headers, switched);
+        // The client's connection keeps its own version (an HTTP/1.0 origin must not turn
+        // off keep-alive towards an HTTP/1.1 client).
+        parts.version = client_version;
         Ok(Response::from_parts(parts, Body::new(body)))
     }
 }

@@ -328,6 +328,11 @@ async fn unreachable_or_silent_origins_answer_like_cloudflare(backend: Backend) 
             exchange(&mut client, request(Method::GET, host, "/", empty())).await;
         let took = started.elapsed();
         assert_eq!(response.status().as_u16(), status, "{host}: {body}");
+        if let Some(reason) = response.extensions().get::<hyper::ext::ReasonPhrase>() {
+            assert_eq!(reason.as_bytes(), title.as_bytes(), "{host}");
+        } else {
+            assert_eq!(status, 502, "{host}: 52x has no standard reason phrase");
+        }
         assert!(
             body.contains(&format!("Error {status}")) && body.contains(title),
             "{body}"
