@@ -8,6 +8,10 @@ use std::time::Duration;
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod edge;
+
+pub use edge::{EdgeOriginArgs, OriginSsl};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "edgecert",
@@ -180,8 +184,8 @@ pub struct ServeArgs {
     #[arg(long, env = "EDGECERT_EDGE_LISTEN")]
     pub edge_listen: Option<SocketAddr>,
 
-    /// Serve the edge over plain HTTP on this address (ACME and ownership challenge paths).
-    /// Unset: off.
+    /// Serve the edge over plain HTTP on this address: the ACME and ownership challenge
+    /// paths, and custom hostnames' traffic proxied to their origins. Unset: off.
     #[arg(long, env = "EDGECERT_EDGE_HTTP_LISTEN")]
     pub edge_http_listen: Option<SocketAddr>,
 
@@ -190,6 +194,9 @@ pub struct ServeArgs {
     /// are applied at once.
     #[arg(long, env = "EDGECERT_EDGE_RESYNC_INTERVAL", default_value_t = DEFAULT_EDGE_RESYNC_INTERVAL, value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT))]
     pub edge_resync_interval: u64,
+
+    #[command(flatten)]
+    pub edge_origin: EdgeOriginArgs,
 
     /// Per-token rate limit, as REQUESTS/PERIOD with the period in s, m or h (`1200/5m` is the
     /// real API's documented default). Over it a token gets 429 with code 971 and
@@ -249,6 +256,7 @@ impl ServeArgs {
             edge_listen: None,
             edge_http_listen: None,
             edge_resync_interval: DEFAULT_EDGE_RESYNC_INTERVAL,
+            edge_origin: EdgeOriginArgs::default(),
             rate_limit: None,
             quota_custom_hostnames: None,
             quota_custom_hostnames_hard_cap: None,
@@ -312,6 +320,7 @@ impl fmt::Debug for ServeArgs {
             .field("edge_listen", &self.edge_listen)
             .field("edge_http_listen", &self.edge_http_listen)
             .field("edge_resync_interval", &self.edge_resync_interval)
+            .field("edge_origin", &self.edge_origin)
             .field("rate_limit", &self.rate_limit)
             .field("quota_custom_hostnames", &self.quota_custom_hostnames)
             .field(

@@ -143,6 +143,7 @@ async fn start_edge(
     }
     let resync = std::time::Duration::from_secs(args.edge_resync_interval);
     let (edge, reloader) = edge::Edge::start(state, resync).await?;
+    let edge = edge.with_origins(&args.edge_origin, &state.trust)?;
     let limits = ConnectionLimits::from_args(args);
     let stopped = |stop: &tokio::sync::watch::Receiver<bool>| {
         let mut stop = stop.clone();
@@ -153,7 +154,7 @@ async fn start_edge(
     let mut servers = Vec::new();
     if let Some(listener) = listeners.https {
         tracing::info!(listen = %listener.local_addr()?, "edgecert is serving the edge over HTTPS");
-        let serving = edge::serve_https(listener, edge, limits.clone(), stopped(stop));
+        let serving = edge::serve_https(listener, edge.clone(), limits.clone(), stopped(stop));
         servers.push(tokio::spawn(async move {
             if let Err(error) = serving.await {
                 tracing::error!(%error, "the edge HTTPS listener stopped");
@@ -162,7 +163,7 @@ async fn start_edge(
     }
     if let Some(listener) = listeners.http {
         tracing::info!(listen = %listener.local_addr()?, "edgecert is serving the edge over plain HTTP");
-        let serving = edge::serve_http(listener, limits, stopped(stop));
+        let serving = edge::serve_http(listener, edge, limits, stopped(stop));
         servers.push(tokio::spawn(async move {
             if let Err(error) = serving.await {
                 tracing::error!(%error, "the edge HTTP listener stopped");

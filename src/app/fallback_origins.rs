@@ -1,5 +1,6 @@
 //! The zone's fallback origin for custom hostnames: set, read and removed. It is active as
-//! soon as it is stored (Cloudflare deploys it first; edgecert has nothing to deploy).
+//! soon as it is stored (Cloudflare deploys it first; edgecert has nothing to deploy): each
+//! change tells the edge to re-read its routes.
 
 use super::{AppState, InternalError};
 use crate::store::{FallbackOriginRecord, StoreError};
@@ -24,10 +25,13 @@ pub async fn put(
     zone_id: &str,
     origin: &str,
 ) -> Result<FallbackOriginRecord, FallbackOriginError> {
-    Ok(state
+    let record = state
         .store
         .put_fallback_origin(zone_id, origin, state.clock.now())
-        .await?)
+        .await?;
+    // The edge routes by it: re-read now, not at the next resync.
+    state.served_changes.changed();
+    Ok(record)
 }
 
 pub async fn get(
@@ -46,9 +50,11 @@ pub async fn delete(
     state: &AppState,
     zone_id: &str,
 ) -> Result<FallbackOriginRecord, FallbackOriginError> {
-    state
+    let record = state
         .store
         .delete_fallback_origin(zone_id)
         .await?
-        .ok_or(FallbackOriginError::NotFound)
+        .ok_or(FallbackOriginError::NotFound)?;
+    state.served_changes.changed();
+    Ok(record)
 }

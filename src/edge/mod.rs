@@ -1,7 +1,11 @@
 //! The edge: HTTPS and plain HTTP listeners where edgecert terminates TLS by SNI with the
-//! certificates and keys it stores, as Cloudflare's edge does for a SaaS zone. Proxying to
-//! origins is not built yet: every request is answered 502 with a page that says so.
+//! certificates and keys it stores and proxies each custom hostname's requests to its
+//! origin, as Cloudflare's edge does for a SaaS zone.
 
+mod origin;
+mod page;
+mod proxy;
+mod routes;
 mod served;
 
 use std::net::SocketAddr;
@@ -10,9 +14,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use rustls::ServerConfig;
 use rustls::server::{Accepted, Acceptor, ResolvesServerCert};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,11 +21,15 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::StartHandshake;
 use tokio_rustls::server::TlsStream;
 
+pub use origin::Origins;
+pub use routes::{Route, RouteMap, Routes};
 pub use served::{Resolver, ServedMap};
 
+use self::proxy::{Listener, Proxy};
 use crate::AppState;
-use crate::config::ServeArgs;
+use crate::config::{EdgeOriginArgs, ServeArgs};
 use crate::http::connection::{self, ConnectionLimits, Handshake};
+use crate::pki::TrustStore;
 
 /// The edge's listeners, bound before the database is touched so a taken port fails fast.
 #[derive(Debug, Default)]
@@ -57,19 +62,22 @@ async fn bind(address: Option<SocketAddr>, flag: &str) -> anyhow::Result<Option<
     Ok(Some(listener))
 }
 
-/// What the HTTPS listener serves with: the resolver over the current [`ServedMap`] and the
-/// TLS settings around it.
+/// What the edge serves with: the resolver over the current [`ServedMap`] and the TLS
+/// settings around it, the current [`RouteMap`], and the clients to origins.
 #[derive(Debug, Clone)]
 pub struct Edge {
     resolver: Arc<Resolver>,
     config: Arc<ServerConfig>,
+    routes: Arc<Routes>,
+    origins: Arc<Origins>,
 }
 
 impl Edge {
     /// Loads what the edge serves from the store and keeps it current: at once after every
     /// change made through `state` (see [`crate::app::ServedChanges`]), and every `resync`
     /// for changes made elsewhere (another instance on the same database). The returned task
-    /// runs until aborted.
+    /// runs until aborted. Origins are reached with the default settings until
+    /// [`Edge::with_origins`].
     pub async fn start(
         state: &AppState,
         resync: Duration,
@@ -85,8 +93,15 @@ impl Edge {
         .context("cannot read the certificates the edge serves")?;
         tracing::info!(names = map.len(), "edge certificates loaded");
         resolver.replace(map);
+        let routes = Arc::new(Routes::default());
+        let route_map = RouteMap::load(state.store.as_ref())
+            .await
+            .context("cannot read the edge's routes")?;
+        tracing::info!(hostnames = route_map.len(), "edge routes loaded");
+        routes.replace(route_map);
         let reloader = {
             let resolver = Arc::clone(&resolver);
+            let routes = Arc::clone(&routes);
             let state = state.clone();
             tokio::spawn(async move {
                 loop {
@@ -105,13 +120,30 @@ impl Edge {
                             tracing::warn!(%error, "cannot reload the edge certificates")
                         }
                     }
+                    routes.reload(state.store.as_ref()).await;
                 }
             })
         };
-        Ok((Self::with_resolver(resolver)?, reloader))
+        let origins = Origins::new(&EdgeOriginArgs::default(), &state.trust)?;
+        Ok((Self::with_resolver(resolver, routes, origins)?, reloader))
     }
 
-    fn with_resolver(resolver: Arc<Resolver>) -> anyhow::Result<Self> {
+    /// Reaches origins as `args` say (SSL mode, timeouts); strict mode verifies them
+    /// against `trust`.
+    pub fn with_origins(
+        mut self,
+        args: &EdgeOriginArgs,
+        trust: &TrustStore,
+    ) -> anyhow::Result<Self> {
+        self.origins = Arc::new(Origins::new(args, trust)?);
+        Ok(self)
+    }
+
+    fn with_resolver(
+        resolver: Arc<Resolver>,
+        routes: Arc<Routes>,
+        origins: Origins,
+    ) -> anyhow::Result<Self> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -123,12 +155,27 @@ impl Edge {
         Ok(Self {
             resolver,
             config: Arc::new(config),
+            routes,
+            origins: Arc::new(origins),
         })
     }
 
     /// The resolver, for looking up what is served for a name now.
     pub fn resolver(&self) -> &Resolver {
         &self.resolver
+    }
+
+    /// Where each hostname is routed now; [`Routes::loads`] tells when a reload is done.
+    pub fn routes(&self) -> &Routes {
+        &self.routes
+    }
+
+    fn router(&self, listener: Listener) -> Router {
+        Router::new().fallback(proxy::handle).with_state(Proxy {
+            routes: Arc::clone(&self.routes),
+            origins: Arc::clone(&self.origins),
+            listener,
+        })
     }
 }
 
@@ -139,63 +186,20 @@ pub async fn serve_https(
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    connection::serve_with(listener, router(), limits, shutdown, Tls(edge)).await
+    let router = edge.router(Listener::Https);
+    connection::serve_with(listener, router, limits, shutdown, Tls(edge)).await
 }
 
-/// Serves plain HTTP on `listener` until `shutdown`, then drains like the API listener.
+/// Serves plain HTTP on `listener` until `shutdown`, then drains like the API listener. The
+/// ACME and ownership challenge paths are edgecert's own; everything else is proxied as
+/// over HTTPS.
 pub async fn serve_http(
     listener: TcpListener,
+    edge: Edge,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    connection::serve(listener, http_router(), limits, shutdown).await
-}
-
-/// Requests over HTTPS: no origin to send them to yet.
-fn router() -> Router {
-    Router::new().fallback(no_origin)
-}
-
-/// Requests over plain HTTP: the challenge paths are edgecert's own (nothing is published
-/// on them yet, so 404); everything else as over HTTPS.
-fn http_router() -> Router {
-    Router::new()
-        .route("/.well-known/acme-challenge/{*token}", get(no_challenge))
-        .route(
-            "/.well-known/cf-custom-hostname-challenge/{*token}",
-            get(no_challenge),
-        )
-        .fallback(no_origin)
-}
-
-async fn no_challenge() -> Response {
-    plain(
-        StatusCode::NOT_FOUND,
-        "edgecert: no such challenge\n".into(),
-    )
-}
-
-async fn no_origin(headers: HeaderMap) -> Response {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("this host");
-    plain(
-        StatusCode::BAD_GATEWAY,
-        format!("edgecert: no origin proxying yet for {host}\n"),
-    )
-}
-
-fn plain(status: StatusCode, body: String) -> Response {
-    (
-        status,
-        [
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        ],
-        body,
-    )
-        .into_response()
+    connection::serve(listener, edge.router(Listener::Http), limits, shutdown).await
 }
 
 /// A fatal `unrecognized_name` (112) alert as a plaintext TLS record, sent before any

@@ -271,7 +271,8 @@ impl Connection {
             inner: stream,
             activity: Arc::clone(&activity),
         });
-        let connection = http.serve_connection(io, service);
+        // With upgrades, so the edge can pass a WebSocket through (`hyper::upgrade::on`).
+        let connection = http.serve_connection(io, service).with_upgrades();
         tokio::pin!(connection);
         let mut draining = self.draining.clone();
         tokio::select! {

@@ -71,6 +71,12 @@ impl TrustStore {
         })
     }
 
+    /// The anchors, for a TLS client that verifies servers against the same roots (the
+    /// edge in `strict` origin mode).
+    pub fn anchors(&self) -> &[TrustAnchor<'static>] {
+        &self.anchors
+    }
+
     /// How many anchors a chain may end at; the config check reports it, so an empty store shows.
     pub fn len(&self) -> usize {
         self.anchors.len()

@@ -18,7 +18,7 @@ use crate::pki::{KeyType, MasterKey, PkiError, PrivateKey};
 pub use postgres::PostgresStore;
 pub use records::{
     CertificateOptions, CertificateRecord, FallbackOriginRecord, HostnameFilter, HostnameMatch,
-    HostnameRecord, KeyRef, SslOptions, StoredCertificate,
+    HostnameRecord, HostnameRoute, KeyRef, SslOptions, StoredCertificate,
 };
 pub use sqlite::SqliteStore;
 
@@ -375,6 +375,11 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// What the edge serves: every custom certificate of every zone, in the order the list
     /// shows them (priority, then upload time, then id).
     async fn served_certificates(&self) -> Result<Vec<CertificateRecord>, StoreError>;
+    /// Where the edge routes: every custom hostname of every zone, whatever its status,
+    /// oldest first (`created_at`, then id).
+    async fn hostname_routes(&self) -> Result<Vec<HostnameRoute>, StoreError>;
+    /// Every zone's fallback origin, for the edge's route map.
+    async fn fallback_origins(&self) -> Result<Vec<FallbackOriginRecord>, StoreError>;
     /// Sets several priorities at once; `NotFound` (and no change) if any id is unknown.
     async fn prioritize_certificates(
         &self,

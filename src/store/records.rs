@@ -64,6 +64,17 @@ pub struct HostnameRecord {
     pub created_at: OffsetDateTime,
 }
 
+/// What the edge needs of a custom hostname to route its traffic (see `edge::routes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostnameRoute {
+    pub id: Uuid,
+    pub zone_id: String,
+    pub hostname: String,
+    pub custom_origin_server: Option<String>,
+    pub custom_origin_sni: Option<String>,
+    pub ownership_token: Uuid,
+}
+
 /// Settings of a custom certificate other than the certificate itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificateOptions {

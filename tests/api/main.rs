@@ -3,6 +3,7 @@
 mod common;
 mod metrics;
 mod process;
+mod proxying;
 mod testca;
 
 mod acme;
@@ -15,6 +16,7 @@ mod csr_list;
 mod csr_validation;
 mod db_faults;
 mod edge;
+mod edge_proxy;
 mod fallback_origin;
 mod hostnames;
 mod key_pool;

@@ -473,28 +473,25 @@ macro_rules! store_methods {
             async fn served_hostnames(
                 &self,
             ) -> Result<Vec<$crate::store::HostnameRecord>, $crate::store::StoreError> {
-                let rows = sqlx::query(&format!(
-                    "SELECT {} FROM custom_hostnames \
-                     WHERE certificate IS NOT NULL AND key_id IS NOT NULL \
-                     ORDER BY created_at_us ASC, id ASC",
-                    $crate::store::sql::HOSTNAME_COLUMNS
-                ))
-                .fetch_all(&self.pool)
-                .await?;
-                rows.iter().map(Self::hostname_from_row).collect()
+                self.read_served_hostnames().await
             }
 
             async fn served_certificates(
                 &self,
             ) -> Result<Vec<$crate::store::CertificateRecord>, $crate::store::StoreError> {
-                let rows = sqlx::query(&format!(
-                    "SELECT {} FROM custom_certificates \
-                     ORDER BY priority ASC, uploaded_on_us ASC, id ASC",
-                    $crate::store::sql::CERTIFICATE_COLUMNS
-                ))
-                .fetch_all(&self.pool)
-                .await?;
-                rows.iter().map(Self::certificate_from_row).collect()
+                self.read_served_certificates().await
+            }
+
+            async fn hostname_routes(
+                &self,
+            ) -> Result<Vec<$crate::store::HostnameRoute>, $crate::store::StoreError> {
+                self.read_hostname_routes().await
+            }
+
+            async fn fallback_origins(
+                &self,
+            ) -> Result<Vec<$crate::store::FallbackOriginRecord>, $crate::store::StoreError> {
+                self.read_fallback_origins().await
             }
 
             async fn prioritize_certificates(

@@ -19,6 +19,7 @@
 //!   each other anyway;
 //! - `fn connection_stats(&self) -> PoolStats`.
 
+pub(super) mod edge;
 pub(super) mod methods;
 
 /// The three statements of a CSR insert, numbered across all of them so a backend can send
@@ -339,6 +340,7 @@ macro_rules! sql_store {
             }
         }
 
+        $crate::store::sql::edge::edge_reads!($store, $row);
         $crate::store::sql::methods::store_methods!($store, $db, $migrator);
     };
 }
