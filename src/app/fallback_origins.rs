@@ -24,10 +24,13 @@ pub async fn put(
     zone_id: &str,
     origin: &str,
 ) -> Result<FallbackOriginRecord, FallbackOriginError> {
-    Ok(state
+    let record = state
         .store
         .put_fallback_origin(zone_id, origin, state.clock.now())
-        .await?)
+        .await?;
+    // Where the edge sends a zone's traffic is part of what it serves.
+    state.served_changes.changed();
+    Ok(record)
 }
 
 pub async fn get(
@@ -46,9 +49,11 @@ pub async fn delete(
     state: &AppState,
     zone_id: &str,
 ) -> Result<FallbackOriginRecord, FallbackOriginError> {
-    state
+    let record = state
         .store
         .delete_fallback_origin(zone_id)
         .await?
-        .ok_or(FallbackOriginError::NotFound)
+        .ok_or(FallbackOriginError::NotFound)?;
+    state.served_changes.changed();
+    Ok(record)
 }

@@ -17,6 +17,7 @@ use rustls::ServerConfig;
 use rustls::server::{Accepted, Acceptor, ResolvesServerCert};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio_rustls::StartHandshake;
 use tokio_rustls::server::TlsStream;
 
@@ -25,6 +26,7 @@ pub use served::{Resolver, ServedMap};
 use crate::AppState;
 use crate::config::ServeArgs;
 use crate::http::connection::{self, ConnectionLimits, Handshake};
+use crate::store::ChangeFeed;
 
 /// The edge's listeners, bound before the database is touched so a taken port fails fast.
 #[derive(Debug, Default)]
@@ -63,18 +65,42 @@ async fn bind(address: Option<SocketAddr>, flag: &str) -> anyhow::Result<Option<
 pub struct Edge {
     resolver: Arc<Resolver>,
     config: Arc<ServerConfig>,
+    reloads: watch::Receiver<Reloaded>,
+}
+
+/// What the map being served covers: the change numbers read just before the read that
+/// produced it began, so every change numbered up to them is in it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reloaded {
+    /// [`crate::app::ServedChanges::sequence`]: changes made through this instance.
+    pub local: u64,
+    /// [`crate::store::ChangeFeed::sequence`]: reports of changes made elsewhere (0 without
+    /// a feed).
+    pub feed: u64,
+}
+
+impl Reloaded {
+    fn now(state: &AppState, feed: Option<&mut ChangeFeed>) -> Self {
+        Self {
+            local: state.served_changes.sequence(),
+            feed: feed.map_or(0, ChangeFeed::sequence),
+        }
+    }
 }
 
 impl Edge {
     /// Loads what the edge serves from the store and keeps it current: at once after every
-    /// change made through `state` (see [`crate::app::ServedChanges`]), and every `resync`
-    /// for changes made elsewhere (another instance on the same database). The returned task
-    /// runs until aborted.
+    /// change made through `state` (see [`crate::app::ServedChanges`]) or reported by the
+    /// store's change feed (other instances on the same database), and every `resync` anyway.
+    /// The returned task runs until aborted.
     pub async fn start(
         state: &AppState,
         resync: Duration,
     ) -> anyhow::Result<(Self, tokio::task::JoinHandle<()>)> {
         let resolver = Arc::new(Resolver::new(state.clock.clone()));
+        // Listening starts before the first read, so nothing written after it is missed.
+        let mut feed = state.store.change_feed();
+        let covers = Reloaded::now(state, feed.as_mut());
         let map = ServedMap::load(
             state.store.as_ref(),
             &state.master_key,
@@ -85,6 +111,7 @@ impl Edge {
         .context("cannot read the certificates the edge serves")?;
         tracing::info!(names = map.len(), "edge certificates loaded");
         resolver.replace(map);
+        let (reloaded, reloads) = watch::channel(covers);
         let reloader = {
             let resolver = Arc::clone(&resolver);
             let state = state.clone();
@@ -92,14 +119,19 @@ impl Edge {
                 loop {
                     tokio::select! {
                         () = state.served_changes.wait() => {}
+                        () = changed_elsewhere(feed.as_mut()) => {}
                         () = tokio::time::sleep(resync) => {}
                     }
+                    let covers = Reloaded::now(&state, feed.as_mut());
                     let previous = resolver.current();
                     let now = state.clock.now();
                     match ServedMap::load(state.store.as_ref(), &state.master_key, &previous, now)
                         .await
                     {
-                        Ok(map) => resolver.replace(map),
+                        Ok(map) => {
+                            resolver.replace(map);
+                            reloaded.send_replace(covers);
+                        }
                         // The map served so far stays; the next change or resync retries.
                         Err(error) => {
                             tracing::warn!(%error, "cannot reload the edge certificates")
@@ -108,10 +140,13 @@ impl Edge {
                 }
             })
         };
-        Ok((Self::with_resolver(resolver)?, reloader))
+        Ok((Self::with_resolver(resolver, reloads)?, reloader))
     }
 
-    fn with_resolver(resolver: Arc<Resolver>) -> anyhow::Result<Self> {
+    fn with_resolver(
+        resolver: Arc<Resolver>,
+        reloads: watch::Receiver<Reloaded>,
+    ) -> anyhow::Result<Self> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -123,12 +158,27 @@ impl Edge {
         Ok(Self {
             resolver,
             config: Arc::new(config),
+            reloads,
         })
     }
 
     /// The resolver, for looking up what is served for a name now.
     pub fn resolver(&self) -> &Resolver {
         &self.resolver
+    }
+
+    /// What the map being served covers, updated after each completed reload: wait on it
+    /// for a change to be served (a reload that failed publishes nothing).
+    pub fn reloads(&self) -> watch::Receiver<Reloaded> {
+        self.reloads.clone()
+    }
+}
+
+/// Completes when the change feed reports a change; never without a feed.
+async fn changed_elsewhere(feed: Option<&mut ChangeFeed>) {
+    match feed {
+        Some(feed) => feed.changed().await,
+        None => std::future::pending().await,
     }
 }
 

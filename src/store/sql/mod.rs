@@ -13,7 +13,9 @@
 //! - `async fn begin_claim(&self)`: the pool claim's transaction;
 //! - `fn csr_insert_sql() -> &'static str` and `async fn execute_csr_insert(&self, query)`:
 //!   a CSR insert (key, CSR and count in one transaction) as one round trip;
-//! - `fn connection_stats(&self) -> PoolStats`.
+//! - `fn connection_stats(&self) -> PoolStats`;
+//! - `fn open_change_feed(&self) -> Option<ChangeFeed>`: the other instances' changes to what
+//!   the edge serves, where the database can be shared.
 
 pub(super) mod methods;
 
