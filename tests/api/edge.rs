@@ -180,7 +180,7 @@ pub(crate) fn assert_unrecognized_name(result: std::io::Result<impl Sized>) {
     );
 }
 
-async fn new_csr(app: &TestApp, key_type: &str, sans: &[&str]) -> (String, String) {
+pub(crate) async fn new_csr(app: &TestApp, key_type: &str, sans: &[&str]) -> (String, String) {
     let mut body = csr_body(sans[0]);
     body["sans"] = json!(sans);
     body["key_type"] = json!(key_type);

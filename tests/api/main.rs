@@ -15,6 +15,7 @@ mod csr_list;
 mod csr_validation;
 mod db_faults;
 mod edge;
+mod edge_feed;
 mod fallback_origin;
 mod hostnames;
 mod key_pool;
