@@ -69,6 +69,7 @@ async fn listen(pool: PgPool, changes: watch::Sender<u64>) {
     // Whether a failure has been logged and not yet followed by a working listener: one line
     // per outage, however many attempts it takes.
     let mut failing = false;
+    let mut listened = false;
     loop {
         let mut listener = match subscribe(&pool).await {
             Ok(listener) => listener,
@@ -84,7 +85,13 @@ async fn listen(pool: PgPool, changes: watch::Sender<u64>) {
         };
         if std::mem::take(&mut failing) {
             tracing::info!("the edge's change feed is listening again");
+        } else if !listened {
+            tracing::info!(
+                channel = CHANNEL,
+                "the edge's change feed is listening for other instances' changes"
+            );
         }
+        listened = true;
         report();
         loop {
             match listener.try_recv().await {

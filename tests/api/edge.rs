@@ -140,7 +140,16 @@ pub(crate) async fn connect(
     ca: &TestCa,
     name: &str,
 ) -> std::io::Result<TlsStream<TcpStream>> {
-    let tcp = TcpStream::connect(edge.address).await?;
+    connect_at(edge.address, ca, name).await
+}
+
+/// [`connect`] to the edge at `address`.
+pub(crate) async fn connect_at(
+    address: SocketAddr,
+    ca: &TestCa,
+    name: &str,
+) -> std::io::Result<TlsStream<TcpStream>> {
+    let tcp = TcpStream::connect(address).await?;
     let server_name = ServerName::try_from(name.to_string()).expect("server name");
     client(ca).connect(server_name, tcp).await
 }
@@ -151,7 +160,16 @@ pub(crate) async fn served_leaf(
     ca: &TestCa,
     name: &str,
 ) -> std::io::Result<Vec<u8>> {
-    let stream = connect(edge, ca, name).await?;
+    served_leaf_at(edge.address, ca, name).await
+}
+
+/// [`served_leaf`] from the edge at `address`.
+pub(crate) async fn served_leaf_at(
+    address: SocketAddr,
+    ca: &TestCa,
+    name: &str,
+) -> std::io::Result<Vec<u8>> {
+    let stream = connect_at(address, ca, name).await?;
     let (_, session) = stream.get_ref();
     let chain = session.peer_certificates().expect("a verified chain");
     Ok(chain[0].to_vec())
