@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use rustls::ServerConfig;
@@ -25,7 +25,7 @@ pub use served::{Resolver, ServedMap};
 
 use crate::AppState;
 use crate::config::ServeArgs;
-use crate::http::connection::{self, ConnectionLimits, Handshake};
+use crate::http::connection::{self, ConnectionLimits, Handshake, Protocol};
 use crate::store::ChangeFeed;
 
 /// The edge's listeners, bound before the database is touched so a taken port fails fast.
@@ -153,8 +153,10 @@ impl Edge {
             .context("TLS settings")?
             .with_no_client_auth()
             .with_cert_resolver(Arc::clone(&resolver) as Arc<dyn ResolvesServerCert>);
-        // HTTP/1.1 only: the server under the edge speaks HTTP/1.1.
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        // HTTP/2 first, as clients prefer it too; HTTP/1.1 for the clients that speak nothing
+        // else, or offer no ALPN at all. One that offers only others is refused
+        // (no_application_protocol).
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Self {
             resolver,
             config: Arc::new(config),
@@ -225,15 +227,22 @@ async fn no_challenge() -> Response {
     )
 }
 
-async fn no_origin(headers: HeaderMap) -> Response {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("this host");
+async fn no_origin(uri: Uri, headers: HeaderMap) -> Response {
+    let host = request_host(&uri, &headers).unwrap_or("this host");
     plain(
         StatusCode::BAD_GATEWAY,
         format!("edgecert: no origin proxying yet for {host}\n"),
     )
+}
+
+/// The host a request is for: HTTP/2 carries it as the URI's authority (`:authority`) and
+/// usually sends no `Host`; HTTP/1.1 sends `Host` with a path-only URI.
+pub fn request_host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a str> {
+    uri.host().or_else(|| {
+        headers
+            .get(header::HOST)
+            .and_then(|value| value.to_str().ok())
+    })
 }
 
 fn plain(status: StatusCode, body: String) -> Response {
@@ -259,6 +268,13 @@ struct Tls(Edge);
 impl Handshake for Tls {
     type Stream = TlsStream<TcpStream>;
     const ANSWERS_PLAIN_HTTP: bool = false;
+
+    fn protocol(stream: &Self::Stream) -> Protocol {
+        match stream.get_ref().1.alpn_protocol() {
+            Some(b"h2") => Protocol::Http2,
+            _ => Protocol::Http1,
+        }
+    }
 
     async fn handshake(&self, mut stream: TcpStream) -> Option<Self::Stream> {
         let accepted = read_client_hello(&mut stream).await?;

@@ -16,6 +16,7 @@ mod csr_validation;
 mod db_faults;
 mod edge;
 mod edge_feed;
+mod edge_h2;
 mod edge_processes;
 mod fallback_origin;
 mod hostnames;
