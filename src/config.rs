@@ -185,9 +185,9 @@ pub struct ServeArgs {
     #[arg(long, env = "EDGECERT_EDGE_HTTP_LISTEN")]
     pub edge_http_listen: Option<SocketAddr>,
 
-    /// Seconds between full re-reads of what the edge serves, which also pick up changes made
-    /// by another edgecert instance on the same database. Changes made through this instance
-    /// are applied at once.
+    /// Seconds between full re-reads of what the edge serves. Changes made through this
+    /// instance are applied at once, and on PostgreSQL those made through other instances on
+    /// the same database too (the change feed); the re-read is a safety net.
     #[arg(long, env = "EDGECERT_EDGE_RESYNC_INTERVAL", default_value_t = DEFAULT_EDGE_RESYNC_INTERVAL, value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT))]
     pub edge_resync_interval: u64,
 
