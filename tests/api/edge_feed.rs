@@ -145,27 +145,36 @@ async fn changes_missed_while_the_feed_was_down_are_served_once_it_reconnects(ba
     let ca = TestCa::new();
     let app = app_trusting(backend, &ca).await;
     let (_b, mut edge) = second_instance(&app, &ca).await;
-    let database: String = {
-        let pool = sqlx::PgPool::connect(&app.db.url)
-            .await
-            .expect("connect to the test database");
-        let name = sqlx::query_scalar("SELECT current_database()")
-            .fetch_one(&pool)
-            .await
-            .expect("database name");
-        pool.close().await;
-        name
-    };
+    // Two certificates for one name; B serves the earlier upload of equal priority.
+    let (first_bundle, first_key) = ca.issue_with_new_key(&["missed.example.org"], 90);
+    let (second_bundle, second_key) = ca.issue_with_new_key(&["missed.example.org"], 90);
+    let seen = edge.feed_seen();
+    let first = upload_certificate(&app, &first_bundle, &first_key).await;
+    edge.heard_after(seen, "A's first upload").await;
+    let seen = edge.feed_seen();
+    upload_certificate(&app, &second_bundle, &second_key).await;
+    edge.heard_after(seen, "A's second upload").await;
+    let leaf = served_leaf(&edge, &ca, "missed.example.org")
+        .await
+        .expect("handshake");
+    assert_eq!(leaf, leaf_of(&first_bundle));
+
+    // Opened now and held: while new connections are refused, this one still works.
+    let writer = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&app.db.url)
+        .await
+        .expect("connect to the test database");
+    let database: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&writer)
+        .await
+        .expect("database name");
     // On the server's admin database: Postgres will not refuse connections to the database
     // the statement runs in.
     let admin_url = crate::common::postgres_admin_url().expect("a Postgres server");
     let admin = sqlx::PgPool::connect(&admin_url)
         .await
         .expect("connect to the admin database");
-    // Warm A's pool, so its upload below needs no new connection.
-    let seen = edge.feed_seen();
-    upload_hostname(&app, &ca, "warm.example.com", "p256v1").await;
-    edge.heard_after(seen, "A's first upload").await;
 
     let seen = edge.feed_seen();
     sqlx::query(&format!(
@@ -185,22 +194,31 @@ async fn changes_missed_while_the_feed_was_down_are_served_once_it_reconnects(ba
     .expect("terminate the feed's connection");
     assert_eq!(terminated, [true], "B's feed has one connection");
 
-    // B cannot listen now: this upload's notification reaches nobody.
-    let (_, bundle) = upload_hostname(&app, &ca, "missed.example.com", "p256v1").await;
+    // B cannot listen now: the notification of this change, as another instance would make
+    // it, reaches nobody.
+    sqlx::query("UPDATE custom_certificates SET priority = 10 WHERE id = $1")
+        .bind(uuid::Uuid::parse_str(&first).expect("certificate id"))
+        .execute(&writer)
+        .await
+        .expect("deprioritize the first certificate");
     sqlx::query(&format!("ALTER DATABASE {database} ALLOW_CONNECTIONS true"))
         .execute(&admin)
         .await
         .expect("allow connections again");
 
-    // Listening again, the feed reports once, and the reload that follows reads the upload.
+    // Listening again, the feed reports once, and the reload that follows reads the change.
     edge.wait_for(LISTENING_WITHIN, "a reconnected feed", |reloaded| {
         reloaded.feed > seen
     })
     .await;
-    let leaf = served_leaf(&edge, &ca, "missed.example.com")
+    let leaf = served_leaf(&edge, &ca, "missed.example.org")
         .await
-        .expect("B serves the upload it was not told about");
-    assert_eq!(leaf, leaf_of(&bundle));
+        .expect("handshake");
+    assert_eq!(
+        leaf,
+        leaf_of(&second_bundle),
+        "B serves the change it was not told about"
+    );
 
     // And it hears new changes again.
     let seen = edge.feed_seen();
