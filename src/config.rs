@@ -67,8 +67,10 @@ pub const DEFAULT_BODY_READ_TIMEOUT: u64 = 10;
 /// Node's keep-alive default: SDK connection pools reuse a connection within it, and a
 /// client holding connections open without using them loses them quickly.
 pub const DEFAULT_IDLE_TIMEOUT: u64 = 5;
-/// How often the edge re-reads what it serves from the database, in seconds.
-pub const DEFAULT_EDGE_RESYNC_INTERVAL: u64 = 1;
+/// How often the edge re-reads what it serves from the database anyway, in seconds: changes
+/// reach it at once (this instance's) or through the change feed (other instances'), so the
+/// re-read only catches what no one announced (a row changed by hand).
+pub const DEFAULT_EDGE_RESYNC_INTERVAL: u64 = 30;
 /// Far above what a dev or CI client opens, far below the usual 1024 open files per process
 /// that a flood would otherwise exhaust (the database pool and logs need descriptors too).
 pub const DEFAULT_MAX_CONNECTIONS: u64 = 512;
@@ -189,9 +191,9 @@ pub struct ServeArgs {
     #[arg(long, env = "EDGECERT_EDGE_HTTP_LISTEN")]
     pub edge_http_listen: Option<SocketAddr>,
 
-    /// Seconds between full re-reads of what the edge serves, which also pick up changes made
-    /// by another edgecert instance on the same database. Changes made through this instance
-    /// are applied at once.
+    /// Seconds between full re-reads of what the edge serves. Changes made through this
+    /// instance are applied at once, and on PostgreSQL those made through other instances on
+    /// the same database too (the change feed); the re-read is a safety net.
     #[arg(long, env = "EDGECERT_EDGE_RESYNC_INTERVAL", default_value_t = DEFAULT_EDGE_RESYNC_INTERVAL, value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT))]
     pub edge_resync_interval: u64,
 

@@ -64,19 +64,36 @@ pub struct AppState {
 
 /// Tells the edge that what it serves may have changed (an upload, edit, delete or
 /// prioritize through this instance), so it re-reads now rather than at its next resync.
-/// Several changes before the edge wakes are one re-read.
+/// Several changes before the edge wakes are one re-read. Each change is numbered, so a
+/// caller can tell when the edge serves a re-read that began after its change
+/// ([`crate::edge::Edge::reloads`]).
 #[derive(Clone, Debug, Default)]
-pub struct ServedChanges(Arc<tokio::sync::Notify>);
+pub struct ServedChanges(Arc<ServedChangesInner>);
+
+#[derive(Debug, Default)]
+struct ServedChangesInner {
+    wake: tokio::sync::Notify,
+    sequence: std::sync::atomic::AtomicU64,
+}
 
 impl ServedChanges {
     /// Records a change; never waits.
     pub fn changed(&self) {
-        self.0.notify_one();
+        // Numbered before the wake-up, so the re-read it causes reads this number or a later one.
+        self.0
+            .sequence
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.wake.notify_one();
+    }
+
+    /// The number of the last change recorded (0 before the first).
+    pub fn sequence(&self) -> u64 {
+        self.0.sequence.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Completes once a change has been recorded since the last call returned.
     pub async fn wait(&self) {
-        self.0.notified().await;
+        self.0.wake.notified().await;
     }
 }
 

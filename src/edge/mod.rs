@@ -18,6 +18,7 @@ use rustls::ServerConfig;
 use rustls::server::{Accepted, Acceptor, ResolvesServerCert};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio_rustls::StartHandshake;
 use tokio_rustls::server::TlsStream;
 
@@ -28,8 +29,9 @@ pub use served::{Resolver, ServedMap};
 use self::proxy::{Listener, Proxy};
 use crate::AppState;
 use crate::config::{EdgeOriginArgs, ServeArgs};
-use crate::http::connection::{self, ConnectionLimits, Handshake};
+use crate::http::connection::{self, ConnectionLimits, Handshake, Protocol};
 use crate::pki::TrustStore;
+use crate::store::ChangeFeed;
 
 /// The edge's listeners, bound before the database is touched so a taken port fails fast.
 #[derive(Debug, Default)]
@@ -70,19 +72,43 @@ pub struct Edge {
     config: Arc<ServerConfig>,
     routes: Arc<Routes>,
     origins: Arc<Origins>,
+    reloads: watch::Receiver<Reloaded>,
+}
+
+/// What the map being served covers: the change numbers read just before the read that
+/// produced it began, so every change numbered up to them is in it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reloaded {
+    /// [`crate::app::ServedChanges::sequence`]: changes made through this instance.
+    pub local: u64,
+    /// [`crate::store::ChangeFeed::sequence`]: reports of changes made elsewhere (0 without
+    /// a feed).
+    pub feed: u64,
+}
+
+impl Reloaded {
+    fn now(state: &AppState, feed: Option<&mut ChangeFeed>) -> Self {
+        Self {
+            local: state.served_changes.sequence(),
+            feed: feed.map_or(0, ChangeFeed::sequence),
+        }
+    }
 }
 
 impl Edge {
     /// Loads what the edge serves from the store and keeps it current: at once after every
-    /// change made through `state` (see [`crate::app::ServedChanges`]), and every `resync`
-    /// for changes made elsewhere (another instance on the same database). The returned task
-    /// runs until aborted. Origins are reached with the default settings until
-    /// [`Edge::with_origins`].
+    /// change made through `state` (see [`crate::app::ServedChanges`]) or reported by the
+    /// store's change feed (other instances on the same database), and every `resync` anyway.
+    /// The returned task runs until aborted. Origins are reached with
+    /// the default settings until [`Edge::with_origins`].
     pub async fn start(
         state: &AppState,
         resync: Duration,
     ) -> anyhow::Result<(Self, tokio::task::JoinHandle<()>)> {
         let resolver = Arc::new(Resolver::new(state.clock.clone()));
+        // Listening starts before the first read, so nothing written after it is missed.
+        let mut feed = state.store.change_feed();
+        let covers = Reloaded::now(state, feed.as_mut());
         let map = ServedMap::load(
             state.store.as_ref(),
             &state.master_key,
@@ -99,6 +125,7 @@ impl Edge {
             .context("cannot read the edge's routes")?;
         tracing::info!(hostnames = route_map.len(), "edge routes loaded");
         routes.replace(route_map);
+        let (reloaded, reloads) = watch::channel(covers);
         let reloader = {
             let resolver = Arc::clone(&resolver);
             let routes = Arc::clone(&routes);
@@ -107,25 +134,34 @@ impl Edge {
                 loop {
                     tokio::select! {
                         () = state.served_changes.wait() => {}
+                        () = changed_elsewhere(feed.as_mut()) => {}
                         () = tokio::time::sleep(resync) => {}
                     }
+                    let covers = Reloaded::now(&state, feed.as_mut());
+                    // Routes first: a reload is announced only once both maps are current.
+                    routes.reload(state.store.as_ref()).await;
                     let previous = resolver.current();
                     let now = state.clock.now();
                     match ServedMap::load(state.store.as_ref(), &state.master_key, &previous, now)
                         .await
                     {
-                        Ok(map) => resolver.replace(map),
+                        Ok(map) => {
+                            resolver.replace(map);
+                            reloaded.send_replace(covers);
+                        }
                         // The map served so far stays; the next change or resync retries.
                         Err(error) => {
                             tracing::warn!(%error, "cannot reload the edge certificates")
                         }
                     }
-                    routes.reload(state.store.as_ref()).await;
                 }
             })
         };
         let origins = Origins::new(&EdgeOriginArgs::default(), &state.trust)?;
-        Ok((Self::with_resolver(resolver, routes, origins)?, reloader))
+        Ok((
+            Self::with_resolver(resolver, routes, origins, reloads)?,
+            reloader,
+        ))
     }
 
     /// Reaches origins as `args` say (SSL mode, timeouts); strict mode verifies them
@@ -143,6 +179,7 @@ impl Edge {
         resolver: Arc<Resolver>,
         routes: Arc<Routes>,
         origins: Origins,
+        reloads: watch::Receiver<Reloaded>,
     ) -> anyhow::Result<Self> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = ServerConfig::builder_with_provider(provider)
@@ -150,13 +187,16 @@ impl Edge {
             .context("TLS settings")?
             .with_no_client_auth()
             .with_cert_resolver(Arc::clone(&resolver) as Arc<dyn ResolvesServerCert>);
-        // HTTP/1.1 only: the server under the edge speaks HTTP/1.1.
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        // HTTP/2 first, as clients prefer it too; HTTP/1.1 for the clients that speak nothing
+        // else, or offer no ALPN at all. One that offers only others is refused
+        // (no_application_protocol).
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Self {
             resolver,
             config: Arc::new(config),
             routes,
             origins: Arc::new(origins),
+            reloads,
         })
     }
 
@@ -176,6 +216,20 @@ impl Edge {
             origins: Arc::clone(&self.origins),
             listener,
         })
+    }
+
+    /// What the map being served covers, updated after each completed reload: wait on it
+    /// for a change to be served (a reload that failed publishes nothing).
+    pub fn reloads(&self) -> watch::Receiver<Reloaded> {
+        self.reloads.clone()
+    }
+}
+
+/// Completes when the change feed reports a change; never without a feed.
+async fn changed_elsewhere(feed: Option<&mut ChangeFeed>) {
+    match feed {
+        Some(feed) => feed.changed().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -213,6 +267,13 @@ struct Tls(Edge);
 impl Handshake for Tls {
     type Stream = TlsStream<TcpStream>;
     const ANSWERS_PLAIN_HTTP: bool = false;
+
+    fn protocol(stream: &Self::Stream) -> Protocol {
+        match stream.get_ref().1.alpn_protocol() {
+            Some(b"h2") => Protocol::Http2,
+            _ => Protocol::Http1,
+        }
+    }
 
     async fn handshake(&self, mut stream: TcpStream) -> Option<Self::Stream> {
         let accepted = read_client_hello(&mut stream).await?;

@@ -1,6 +1,7 @@
-//! The HTTP/1.1 server under the router: accepts connections up to a cap and serves each with
-//! hyper, bounding how long a client may take over its request head, its body and its idle
-//! time, and closing idle and half-sent connections at once when shutdown begins.
+//! The HTTP server under the router: accepts connections up to a cap and serves each with
+//! hyper (HTTP/1.1, or HTTP/2 where the handshake agreed on it), bounding how long a client
+//! may take over its request head, its body and its idle time, and closing idle and
+//! half-sent connections at once when shutdown begins.
 //!
 //! `axum::serve` has none of these bounds: a client could hold a connection (and up to
 //! ~400 KB of header buffer) for as long as it liked, and keep shutdown waiting for it.
@@ -19,8 +20,8 @@ use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
@@ -40,6 +41,15 @@ pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// After shutdown begins, how long a connection with nothing in flight keeps running, so an
 /// answer hyper has just finished is flushed rather than cut off. Not a wait for the client.
 const SHUTDOWN_FLUSH: Duration = Duration::from_millis(100);
+
+/// Streams an HTTP/2 connection may have open at once: the RFC 9113 recommended minimum,
+/// which clients expect. A connection takes one slot of the cap whatever its streams.
+const MAX_CONCURRENT_STREAMS: u32 = 100;
+
+/// How often an HTTP/2 connection with a request in flight checks that its client is still
+/// there (a PING), and how long the answer may take before the connection is dropped.
+const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a client may take, and how many may connect at once.
 #[derive(Debug, Clone)]
@@ -84,6 +94,18 @@ pub trait Handshake: Clone + Send + Sync + 'static {
     /// The stream to serve, or `None` when the connection is to be closed (the handshake
     /// failed; the failure is the client's and already answered, if at all, by this).
     fn handshake(&self, stream: TcpStream) -> impl Future<Output = Option<Self::Stream>> + Send;
+
+    /// The HTTP version to speak on `stream`, as the handshake agreed (ALPN for TLS).
+    fn protocol(_stream: &Self::Stream) -> Protocol {
+        Protocol::Http1
+    }
+}
+
+/// The HTTP version a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Http1,
+    Http2,
 }
 
 /// Plain HTTP: the socket as it is.
@@ -113,14 +135,7 @@ pub async fn serve_with<H: Handshake>(
     let slots_total = u32::try_from(limits.max_connections.max(1)).unwrap_or(u32::MAX);
     let slots = Arc::new(Semaphore::new(slots_total as usize));
     let (draining_tx, draining) = watch::channel(false);
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        // hyper starts this clock when a connection opens and again after each answer.
-        .header_read_timeout(limits.header_read_timeout)
-        // The buffer bound alone is checked only while a head is incomplete, and one read
-        // can overshoot it; the size bound makes "over 64 KiB is 431" exact.
-        .max_buf_size(MAX_HEAD_BYTES)
-        .max_header_size(MAX_HEAD_BYTES);
+    let http = Builders::new(&limits);
     let mut at_cap = false;
     tokio::pin!(shutdown);
     loop {
@@ -163,7 +178,8 @@ pub async fn serve_with<H: Handshake>(
                 _ = draining.wait_for(|draining| *draining) => None,
             };
             if let Some(stream) = stream {
-                connection.run(&http, stream, peer).await;
+                let protocol = H::protocol(&stream);
+                connection.run(&http, stream, protocol, peer).await;
             }
             drop(slot);
         });
@@ -231,6 +247,36 @@ fn over_cap_answer() -> &'static [u8] {
     })
 }
 
+/// hyper's settings for each protocol.
+#[derive(Clone)]
+struct Builders {
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
+}
+
+impl Builders {
+    fn new(limits: &ConnectionLimits) -> Self {
+        let mut http1 = http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            // hyper starts this clock when a connection opens and again after each answer.
+            .header_read_timeout(limits.header_read_timeout)
+            // The buffer bound alone is checked only while a head is incomplete, and one read
+            // can overshoot it; the size bound makes "over 64 KiB is 431" exact.
+            .max_buf_size(MAX_HEAD_BYTES)
+            .max_header_size(MAX_HEAD_BYTES);
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        http2
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+            // The same bound on a request's head as over HTTP/1.1; h2 answers 431 over it.
+            .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX))
+            .keep_alive_interval(KEEP_ALIVE_INTERVAL)
+            .keep_alive_timeout(KEEP_ALIVE_TIMEOUT);
+        Self { http1, http2 }
+    }
+}
+
 /// What every connection task shares.
 struct Connection {
     router: Router,
@@ -239,7 +285,7 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run<S>(self, http: &http1::Builder, stream: S, peer: SocketAddr)
+    async fn run<S>(self, http: &Builders, stream: S, protocol: Protocol, peer: SocketAddr)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -248,12 +294,14 @@ impl Connection {
         let requests = InFlight::default();
         let service = {
             let requests = requests.clone();
+            let activity = Arc::clone(&activity);
             let router = self.router.clone();
             let body_limits = BodyReadLimits {
                 timeout: self.limits.body_read_timeout,
                 draining: self.draining.clone(),
             };
             hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+                activity.touch();
                 let running = requests.enter();
                 let mut request = request.map(Body::new);
                 request.extensions_mut().insert(body_limits.clone());
@@ -267,12 +315,53 @@ impl Connection {
                 }
             })
         };
+        // Over HTTP/1.1 every byte read belongs to a request, so reads count as activity.
+        // HTTP/2 also carries PINGs, window updates and settings, which must not keep an
+        // idle connection (and its slot) alive: there only requests count.
         let io = TokioIo::new(Tracked {
             inner: stream,
-            activity: Arc::clone(&activity),
+            activity: (protocol == Protocol::Http1).then(|| Arc::clone(&activity)),
         });
-        // With upgrades, so the edge can pass a WebSocket through (`hyper::upgrade::on`).
-        let connection = http.serve_connection(io, service).with_upgrades();
+        match protocol {
+            Protocol::Http1 => {
+                // With upgrades, so the edge can pass a WebSocket through (`hyper::upgrade::on`).
+                let connection = http.http1.serve_connection(io, service).with_upgrades();
+                self.drive(
+                    connection,
+                    |c| c.graceful_shutdown(),
+                    &activity,
+                    &requests,
+                    false,
+                )
+                .await;
+            }
+            Protocol::Http2 => {
+                let connection = http.http2.serve_connection(io, service);
+                self.drive(
+                    connection,
+                    |c| c.graceful_shutdown(),
+                    &activity,
+                    &requests,
+                    true,
+                )
+                .await;
+            }
+        }
+    }
+
+    /// Runs `connection` to its end, closing it when idle or when shutdown begins. Idle, an
+    /// HTTP/1.1 connection is just closed; an HTTP/2 one is first told (GOAWAY), so its
+    /// client knows no request it sends now was taken.
+    async fn drive<C>(
+        self,
+        connection: C,
+        graceful_shutdown: impl Fn(Pin<&mut C>),
+        activity: &Activity,
+        requests: &InFlight,
+        goaway_when_idle: bool,
+    ) where
+        C: Future<Output = hyper::Result<()>>,
+    {
         tokio::pin!(connection);
         let mut draining = self.draining.clone();
         tokio::select! {
@@ -283,16 +372,18 @@ impl Connection {
                 }
                 return;
             }
-            () = idle(&activity, &requests, self.limits.idle_timeout) => {
+            () = idle(activity, requests, self.limits.idle_timeout) => {
                 tracing::debug!("closing an idle connection");
-                return;
+                if !goaway_when_idle {
+                    return;
+                }
             }
             Ok(_) = draining.wait_for(|draining| *draining) => {}
         }
         // Shutting down. hyper closes an idle connection itself and lets a request finish
-        // answering; one that is half-way through a head (or silent) is closed here, as no
-        // request of it has started.
-        connection.as_mut().graceful_shutdown();
+        // answering (HTTP/2: GOAWAY, then the open streams finish); one that is half-way
+        // through a head (or silent) is closed here, as no request of it has started.
+        graceful_shutdown(connection.as_mut());
         loop {
             tokio::select! {
                 _ = connection.as_mut() => return,
@@ -358,10 +449,10 @@ impl Activity {
     }
 }
 
-/// The socket, noting each read that brought bytes as activity.
+/// The socket, noting each read that brought bytes as activity (if it has an `activity`).
 struct Tracked<S> {
     inner: S,
-    activity: Arc<Activity>,
+    activity: Option<Arc<Activity>>,
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
@@ -373,8 +464,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
         let this = self.get_mut();
         let before = buf.filled().len();
         let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if matches!(poll, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            this.activity.touch();
+        if let Some(activity) = &this.activity
+            && matches!(poll, Poll::Ready(Ok(())))
+            && buf.filled().len() > before
+        {
+            activity.touch();
         }
         poll
     }

@@ -1,5 +1,6 @@
 //! Persistence: one `Store` trait, implemented for Postgres and SQLite and picked by URL scheme.
 
+mod feed;
 mod postgres;
 mod records;
 mod sql;
@@ -15,6 +16,7 @@ use uuid::Uuid;
 
 use crate::pki::{KeyType, MasterKey, PkiError, PrivateKey};
 
+pub use feed::{CHANNEL as CHANGE_FEED_CHANNEL, ChangeFeed};
 pub use postgres::PostgresStore;
 pub use records::{
     CertificateOptions, CertificateRecord, FallbackOriginRecord, HostnameFilter, HostnameMatch,
@@ -422,6 +424,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn migration_status(&self) -> Result<(usize, usize), StoreError>;
     /// Returns the value stored under `name`, storing `value` first if there was none.
     async fn get_or_insert_setting(&self, name: &str, value: &str) -> Result<String, StoreError>;
+    /// Starts listening for changes to what the edge serves made by other instances on the
+    /// same database, or `None` where no other instance can share it (SQLite).
+    fn change_feed(&self) -> Option<ChangeFeed>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,10 @@ use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow
 use sqlx::query::Query;
 
 use super::sql::{COUNT_INSERTED_CSR, INSERT_CSR, INSERT_CSR_KEY, sql_store};
-use super::{ConnectError, DatabaseOptions, PoolStats, StoreError, on_write, wait_until_reachable};
+use super::{
+    ChangeFeed, ConnectError, DatabaseOptions, PoolStats, StoreError, on_write,
+    wait_until_reachable,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -121,6 +124,14 @@ impl PostgresStore {
     ) -> Result<(), StoreError> {
         query.execute(&self.pool).await.map_err(on_write)?;
         Ok(())
+    }
+
+    /// The writes notify through a trigger (see [`super::feed`]), so only the listening is
+    /// here: on a connection of its own, as a LISTEN holds its connection for good.
+    fn open_change_feed(&self) -> Option<ChangeFeed> {
+        let options = PgConnectOptions::clone(&self.pool.connect_options());
+        let acquire_timeout = self.pool.options().get_acquire_timeout();
+        Some(ChangeFeed::postgres(options, acquire_timeout))
     }
 
     fn connection_stats(&self) -> PoolStats {

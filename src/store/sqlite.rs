@@ -13,7 +13,7 @@ use sqlx::sqlite::{
 };
 
 use super::sql::{COUNT_INSERTED_CSR, INSERT_CSR, INSERT_CSR_KEY, sql_store};
-use super::{ConnectError, DatabaseOptions, PoolStats, StoreError, on_write};
+use super::{ChangeFeed, ConnectError, DatabaseOptions, PoolStats, StoreError, on_write};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -146,6 +146,11 @@ impl SqliteStore {
             return Err(on_write(error));
         }
         Ok(())
+    }
+
+    /// One file, one instance: its edge hears of its writes through `ServedChanges` alone.
+    fn open_change_feed(&self) -> Option<ChangeFeed> {
+        None
     }
 
     fn connection_stats(&self) -> PoolStats {

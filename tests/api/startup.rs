@@ -162,6 +162,28 @@ fn taken_port_is_a_one_line_error() {
     drop(taken);
 }
 
+/// The edge's listeners are bound before the database is opened, like the API's.
+#[test]
+fn taken_edge_ports_are_one_line_errors_before_the_database_is_touched() {
+    for flag in ["EDGECERT_EDGE_LISTEN", "EDGECERT_EDGE_HTTP_LISTEN"] {
+        let dir = tempfile::tempdir().unwrap();
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap();
+        let mut command = edgecert(dir.path());
+        command.env(flag, addr.to_string());
+        let option = flag
+            .trim_start_matches("EDGECERT_")
+            .to_ascii_lowercase()
+            .replace('_', "-");
+        assert_fails_to_start(command, &[&format!("cannot listen on {addr} (--{option})")]);
+        assert!(
+            !dir.path().join("edgecert.db").exists(),
+            "{flag}: the database was created before the port was found taken"
+        );
+        drop(taken);
+    }
+}
+
 #[test]
 fn unreadable_master_key_file_is_a_one_line_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -497,7 +519,7 @@ fn migrate_check_config_and_probe_commands() {
     let output = command.output().expect("run migrate");
     assert!(output.status.success(), "{output:?}");
     assert!(
-        String::from_utf8_lossy(&output.stdout).contains("migration 5 of 5"),
+        String::from_utf8_lossy(&output.stdout).contains("migration 6 of 6"),
         "{output:?}"
     );
     assert!(dir.path().join("edgecert.db").exists());

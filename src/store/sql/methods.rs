@@ -638,6 +638,10 @@ macro_rules! store_methods {
                 self.connection_stats()
             }
 
+            fn change_feed(&self) -> Option<$crate::store::ChangeFeed> {
+                self.open_change_feed()
+            }
+
             async fn migration_status(&self) -> Result<(usize, usize), $crate::store::StoreError> {
                 let applied: Vec<i64> =
                     sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")

@@ -17,7 +17,9 @@
 //! - `LOCK_QUOTA: Option<&str>`: a statement taking a scope's quota lock for the rest of a
 //!   transaction (bound to the scope's name), or `None` where write transactions exclude
 //!   each other anyway;
-//! - `fn connection_stats(&self) -> PoolStats`.
+//! - `fn connection_stats(&self) -> PoolStats`;
+//! - `fn open_change_feed(&self) -> Option<ChangeFeed>`: the other instances' changes to what
+//!   the edge serves, where the database can be shared.
 
 pub(super) mod edge;
 pub(super) mod methods;
