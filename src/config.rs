@@ -1,5 +1,7 @@
 //! Command line and environment configuration. Secret values are redacted in `Debug`.
 
+mod acme;
+
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,6 +9,8 @@ use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use acme::AcmeArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -200,6 +204,10 @@ pub struct ServeArgs {
     /// Log line format.
     #[arg(long, env = "EDGECERT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Managed certificates (README, "Managed certificates (ACME)").
+    #[command(flatten)]
+    pub acme: AcmeArgs,
 }
 
 impl ServeArgs {
@@ -233,6 +241,7 @@ impl ServeArgs {
             edge_resync_interval: DEFAULT_EDGE_RESYNC_INTERVAL,
             rate_limit: None,
             log_format: LogFormat::Text,
+            acme: AcmeArgs::default(),
         }
     }
 
@@ -292,6 +301,7 @@ impl fmt::Debug for ServeArgs {
             .field("edge_resync_interval", &self.edge_resync_interval)
             .field("rate_limit", &self.rate_limit)
             .field("log_format", &self.log_format)
+            .field("acme", &self.acme)
             .finish()
     }
 }
@@ -424,7 +434,9 @@ mod tests {
         let mut args = ServeArgs::for_database("postgres://app:hunter2@db:5432/edgecert");
         args.master_key = Some(Secret::new("bWFzdGVyIGtleSBieXRlcw=="));
         args.bootstrap_token = Some(Secret::new("tok_very_secret"));
+        args.acme.eab_hmac_key = Some(Secret::new("eab-hmac-very-secret"));
         let debug = format!("{args:?}");
+        assert!(!debug.contains("eab-hmac-very-secret"), "{debug}");
         assert!(!debug.contains("hunter2"), "{debug}");
         assert!(!debug.contains("bWFzdGVyIGtleSBieXRlcw=="), "{debug}");
         assert!(!debug.contains("tok_very_secret"), "{debug}");

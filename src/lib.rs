@@ -58,6 +58,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .key_pool
         .start_refill()
         .context("cannot start the RSA key pool")?;
+    // Orders left unfinished by an earlier run are due, so the first pass resumes them.
+    let _managed_certificates = app::managed::start(&state).map(AbortOnDrop);
     // Aborted when `run` returns by any path; it holds nothing that needs draining.
     let _metrics_server = match metrics_listener {
         Some(metrics_listener) => {
@@ -162,7 +164,7 @@ async fn start_edge(
     }
     if let Some(listener) = listeners.http {
         tracing::info!(listen = %listener.local_addr()?, "edgecert is serving the edge over plain HTTP");
-        let serving = edge::serve_http(listener, limits, stopped(stop));
+        let serving = edge::serve_http(listener, state.clone(), limits, stopped(stop));
         servers.push(tokio::spawn(async move {
             if let Err(error) = serving.await {
                 tracing::error!(%error, "the edge HTTP listener stopped");

@@ -9,6 +9,7 @@ pub mod fallback_origins;
 pub mod hostnames;
 mod in_flight;
 pub mod keypool;
+pub mod managed;
 pub mod rate_limit;
 mod readiness;
 mod startup;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub served_changes: ServedChanges,
     /// edgecert's now; see [`Clock`].
     pub clock: Clock,
+    /// The ACME CA managed certificates are ordered from, when `EDGECERT_ACME_DIRECTORY` is set.
+    pub acme: Option<Arc<managed::Acme>>,
 }
 
 /// Tells the edge that what it serves may have changed (an upload, edit, delete or

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -143,12 +144,14 @@ pub async fn serve_https(
 }
 
 /// Serves plain HTTP on `listener` until `shutdown`, then drains like the API listener.
+/// ACME challenges are answered from `state`'s store.
 pub async fn serve_http(
     listener: TcpListener,
+    state: AppState,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    connection::serve(listener, http_router(), limits, shutdown).await
+    connection::serve(listener, http_router(state), limits, shutdown).await
 }
 
 /// Requests over HTTPS: no origin to send them to yet.
@@ -156,16 +159,47 @@ fn router() -> Router {
     Router::new().fallback(no_origin)
 }
 
-/// Requests over plain HTTP: the challenge paths are edgecert's own (nothing is published
-/// on them yet, so 404); everything else as over HTTPS.
-fn http_router() -> Router {
+/// Requests over plain HTTP: the challenge paths are edgecert's own (ACME HTTP-01 answers
+/// for managed certificates; nothing is published on the ownership path yet, so 404);
+/// everything else as over HTTPS.
+fn http_router(state: AppState) -> Router {
     Router::new()
-        .route("/.well-known/acme-challenge/{*token}", get(no_challenge))
+        .route(
+            "/.well-known/acme-challenge/{*token}",
+            get(acme_challenge).with_state(state),
+        )
         .route(
             "/.well-known/cf-custom-hostname-challenge/{*token}",
             get(no_challenge),
         )
         .fallback(no_origin)
+}
+
+/// The key authorization published for `token`, read from the database so any instance
+/// sharing it answers (challenges are rare). Only for the hostname it was issued for.
+async fn acme_challenge(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .map(|host| host.rsplit_once(':').map_or(host, |(name, _)| name))
+        .map(|name| name.trim_end_matches('.').to_ascii_lowercase());
+    match state.store.acme_challenge(&token).await {
+        Ok(Some((hostname, key_authorization))) if host.as_deref() == Some(&hostname) => {
+            plain(StatusCode::OK, key_authorization)
+        }
+        Ok(_) => no_challenge().await,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read an ACME challenge");
+            plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "edgecert: challenges cannot be read right now\n".into(),
+            )
+        }
+    }
 }
 
 async fn no_challenge() -> Response {

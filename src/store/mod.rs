@@ -1,5 +1,6 @@
 //! Persistence: one `Store` trait, implemented for Postgres and SQLite and picked by URL scheme.
 
+mod managed;
 mod postgres;
 mod records;
 mod sql;
@@ -15,6 +16,9 @@ use uuid::Uuid;
 
 use crate::pki::{KeyType, MasterKey, PkiError, PrivateKey};
 
+pub use managed::{
+    AcmeAccountRecord, ManagedState, ManagedStatus, ManagedStore, ManagedWork, ManagedWrite,
+};
 pub use postgres::PostgresStore;
 pub use records::{
     CertificateOptions, CertificateRecord, FallbackOriginRecord, HostnameFilter, HostnameMatch,
@@ -281,7 +285,7 @@ fn classify_sqlstate(code: &str) -> Failure {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + fmt::Debug + 'static {
+pub trait Store: ManagedStore + Send + Sync + fmt::Debug + 'static {
     /// Stores a CSR and its sealed private key in one transaction.
     async fn insert_csr(&self, csr: &CsrRecord, key: &StoredKey) -> Result<(), StoreError>;
     async fn get_csr(&self, scope: &Scope, id: Uuid) -> Result<CsrRecord, StoreError>;
@@ -305,19 +309,22 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn claim_pool_key(&self, key_type: KeyType) -> Result<Option<StoredKey>, StoreError>;
     async fn count_pool_keys(&self, key_type: KeyType) -> Result<u64, StoreError>;
 
-    /// Stores a hostname and, for a customer-supplied key, that key, in one transaction.
+    /// Stores a hostname and, for a customer-supplied key, that key, in one transaction, with
+    /// its managed lifecycle when `record.managed` has one.
     /// A key or CSR deleted meanwhile gives `ReferenceGone`; a taken hostname `Duplicate`.
     async fn insert_hostname(
         &self,
         record: &HostnameRecord,
         new_key: Option<&StoredKey>,
     ) -> Result<(), StoreError>;
-    /// Replaces a hostname's mutable fields; `replaced_key` (if owned and no longer used) is destroyed.
+    /// Replaces a hostname's mutable fields; `replaced_key` (if owned and no longer used) is
+    /// destroyed; `managed` says what happens to its managed certificate. One transaction.
     async fn update_hostname(
         &self,
         record: &HostnameRecord,
         new_key: Option<&StoredKey>,
         replaced_key: Option<KeyRef>,
+        managed: ManagedWrite<'_>,
     ) -> Result<(), StoreError>;
     async fn get_hostname(&self, zone_id: &str, id: Uuid) -> Result<HostnameRecord, StoreError>;
     async fn list_hostnames(

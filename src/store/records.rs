@@ -62,6 +62,8 @@ pub struct HostnameRecord {
     pub custom_origin_sni: Option<String>,
     pub ownership_token: Uuid,
     pub created_at: OffsetDateTime,
+    /// The managed certificate's lifecycle; `None` when edgecert issues nothing for it.
+    pub managed: Option<super::ManagedState>,
 }
 
 /// Settings of a custom certificate other than the certificate itself.

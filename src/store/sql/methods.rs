@@ -189,6 +189,9 @@ macro_rules! store_methods {
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::store::on_write)?;
+                if let Some(managed) = &record.managed {
+                    Self::replace_managed(&mut tx, record.id, Some(managed)).await?;
+                }
                 tx.commit().await?;
                 Ok(())
             }
@@ -198,9 +201,33 @@ macro_rules! store_methods {
                 record: &$crate::store::HostnameRecord,
                 new_key: Option<&$crate::store::StoredKey>,
                 replaced_key: Option<$crate::store::KeyRef>,
+                managed: $crate::store::ManagedWrite<'_>,
             ) -> Result<(), $crate::store::StoreError> {
                 use $crate::store::records::to_json;
                 let mut tx = self.begin_upload(record.custom_csr_id, new_key).await?;
+                if let $crate::store::ManagedWrite::Keep = managed {
+                    // The worker owns key, certificate and lifecycle of a managed hostname.
+                    let updated = sqlx::query(
+                        "UPDATE custom_hostnames SET ssl_options = $1, custom_metadata = $2, \
+                         custom_origin_server = $3, custom_origin_sni = $4 \
+                         WHERE id = $5 AND zone_id = $6",
+                    )
+                    .bind(to_json(&record.ssl_options)?)
+                    .bind(record.custom_metadata.as_ref().map(to_json).transpose()?)
+                    .bind(&record.custom_origin_server)
+                    .bind(&record.custom_origin_sni)
+                    .bind(record.id)
+                    .bind(&record.zone_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::store::on_write)?
+                    .rows_affected();
+                    if updated == 0 {
+                        return Err($crate::store::StoreError::NotFound);
+                    }
+                    tx.commit().await?;
+                    return Ok(());
+                }
                 let updated = sqlx::query(
                     "UPDATE custom_hostnames SET ssl_options = $1, key_id = $2, key_owned = $3, \
                      custom_csr_id = $4, certificate = $5, custom_metadata = $6, \
@@ -224,6 +251,11 @@ macro_rules! store_methods {
                 if updated == 0 {
                     return Err($crate::store::StoreError::NotFound);
                 }
+                let started = match managed {
+                    $crate::store::ManagedWrite::Start(state) => Some(state),
+                    _ => None,
+                };
+                Self::replace_managed(&mut tx, record.id, started).await?;
                 if replaced_key != record.key {
                     Self::drop_owned_key(&mut tx, replaced_key).await?;
                 }
@@ -237,8 +269,8 @@ macro_rules! store_methods {
                 id: uuid::Uuid,
             ) -> Result<$crate::store::HostnameRecord, $crate::store::StoreError> {
                 let row = sqlx::query(&format!(
-                    "SELECT {} FROM custom_hostnames WHERE id = $1 AND zone_id = $2",
-                    $crate::store::sql::HOSTNAME_COLUMNS
+                    "{} WHERE id = $1 AND zone_id = $2",
+                    $crate::store::sql::hostname_select()
                 ))
                 .bind(id)
                 .bind(zone_id)
@@ -265,9 +297,9 @@ macro_rules! store_methods {
                     .as_ref()
                     .map_or((None, None), $crate::store::HostnameMatch::sql);
                 let rows = sqlx::query(&format!(
-                    "SELECT {columns} FROM custom_hostnames WHERE {condition} \
+                    "{select} WHERE {condition} \
                      ORDER BY created_at_us ASC, id ASC LIMIT $5 OFFSET $6",
-                    columns = $crate::store::sql::HOSTNAME_COLUMNS
+                    select = $crate::store::sql::hostname_select()
                 ))
                 .bind(zone_id)
                 .bind(filter.id)
@@ -418,10 +450,9 @@ macro_rules! store_methods {
                 &self,
             ) -> Result<Vec<$crate::store::HostnameRecord>, $crate::store::StoreError> {
                 let rows = sqlx::query(&format!(
-                    "SELECT {} FROM custom_hostnames \
-                     WHERE certificate IS NOT NULL AND key_id IS NOT NULL \
+                    "{} WHERE certificate IS NOT NULL AND key_id IS NOT NULL \
                      ORDER BY created_at_us ASC, id ASC",
-                    $crate::store::sql::HOSTNAME_COLUMNS
+                    $crate::store::sql::hostname_select()
                 ))
                 .fetch_all(&self.pool)
                 .await?;

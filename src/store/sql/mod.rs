@@ -15,6 +15,7 @@
 //!   a CSR insert (key, CSR and count in one transaction) as one round trip;
 //! - `fn connection_stats(&self) -> PoolStats`.
 
+pub(super) mod managed;
 pub(super) mod methods;
 
 /// The three statements of a CSR insert, numbered across all of them so a backend can send
@@ -36,6 +37,15 @@ pub(super) const CSR_COLUMNS: &str = "id, scope_kind, scope_id, name, descriptio
 pub(super) const HOSTNAME_COLUMNS: &str = "id, zone_id, hostname, ssl_id, ssl_options, key_id, \
      key_owned, custom_csr_id, certificate, custom_metadata, custom_origin_server, \
      custom_origin_sni, ownership_token, created_at_us";
+
+/// The start of every hostname read: its columns and its managed lifecycle, if any.
+pub(super) fn hostname_select() -> String {
+    format!(
+        "SELECT {HOSTNAME_COLUMNS}, {} FROM {}",
+        managed::MANAGED_STATE_COLUMNS,
+        managed::HOSTNAME_FROM
+    )
+}
 
 pub(super) const FALLBACK_ORIGIN_COLUMNS: &str = "zone_id, origin, created_at_us, updated_at_us";
 
@@ -187,6 +197,7 @@ macro_rules! sql_store {
                     custom_origin_sni: row.try_get("custom_origin_sni")?,
                     ownership_token: row.try_get("ownership_token")?,
                     created_at: from_micros(row.try_get("created_at_us")?)?,
+                    managed: Self::managed_state_from_row(row)?,
                 })
             }
 
@@ -310,6 +321,7 @@ macro_rules! sql_store {
         }
 
         $crate::store::sql::methods::store_methods!($store, $db, $migrator);
+        $crate::store::sql::managed::managed_store!($store, $db, $row);
     };
 }
 
