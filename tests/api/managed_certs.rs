@@ -31,6 +31,8 @@ on_both_backends!(
     an_http_hostname_is_issued_by_the_ca_and_served_by_the_edge,
     a_refused_validation_is_shown_and_retried_when_the_backoff_has_passed,
     check_now_runs_a_pending_validation_at_once,
+    renewal_at_two_thirds_of_the_lifetime_replaces_the_certificate_and_its_key,
+    a_claim_keeps_other_workers_off_until_its_lease_runs_out,
 );
 
 const HOSTNAME: &str = "shop.example.com";
@@ -136,6 +138,87 @@ async fn check_now_runs_a_pending_validation_at_once(backend: Backend) {
     let active = setup.get(&id).await;
     assert_eq!(active["ssl"]["status"], "active", "{active}");
     assert_eq!(active["status"], "active", "{active}");
+}
+
+async fn renewal_at_two_thirds_of_the_lifetime_replaces_the_certificate_and_its_key(
+    backend: Backend,
+) {
+    let Some(setup) = Setup::start(backend, true).await else {
+        return;
+    };
+    let id = setup.create(HOSTNAME).await["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let first = setup
+        .wait_for(&id, |h| h["ssl"]["status"] == "active")
+        .await;
+    let first_print = first["ssl"]["certificates"][0]["fingerprint_sha256"].clone();
+    assert_eq!(setup.app.count_rows("private_keys").await, 1);
+
+    // Pebble issues for 90 days (see acme.rs): due again after 60.
+    setup.app.state.clock.advance(time::Duration::days(61));
+    let renewed = setup
+        .wait_for(&id, |h| {
+            h["ssl"]["certificates"][0]["fingerprint_sha256"] != first_print
+        })
+        .await;
+    assert_eq!(renewed["ssl"]["status"], "active", "{renewed}");
+    let fingerprint = renewed["ssl"]["certificates"][0]["fingerprint_sha256"]
+        .as_str()
+        .expect("fingerprint")
+        .to_string();
+    setup.eventually_served(HOSTNAME, &fingerprint).await;
+    // The old certificate's key went with it: one key, the new one.
+    assert_eq!(setup.app.count_rows("private_keys").await, 1);
+}
+
+async fn a_claim_keeps_other_workers_off_until_its_lease_runs_out(backend: Backend) {
+    use edgecert::app::managed::LEASE;
+    // Nothing is contacted: no worker runs, and only the store's claims are exercised.
+    let app = TestApp::with(backend, |args| {
+        args.acme.directory = Some("https://127.0.0.1:9/dir".into());
+    })
+    .await;
+    let body = json!({ "hostname": HOSTNAME, "ssl": { "method": "http" } });
+    let created = app.post(&zone_hostnames(ZONE), &body).await;
+    let id = created.assert_success(StatusCode::CREATED)["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let store = app.store();
+    let now = app.state.clock.now();
+    let claimed = store
+        .claim_managed(now, now + LEASE, None, 8)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].hostname_id.to_string(), id);
+    // A second worker (or check_now) finds it taken while the lease runs...
+    for only in [None, Some(claimed[0].hostname_id)] {
+        let again = store
+            .claim_managed(now, now + LEASE, only, 8)
+            .await
+            .expect("claim");
+        assert!(again.is_empty(), "claimed twice: {again:?}");
+    }
+    // ...and takes it over once the first worker has been silent past its lease, after
+    // which the first worker's writes are refused.
+    let later = now + LEASE + time::Duration::seconds(1);
+    let taken_over = store
+        .claim_managed(later, later + LEASE, None, 8)
+        .await
+        .expect("claim");
+    assert_eq!(taken_over.len(), 1);
+    assert_ne!(taken_over[0].claim, claimed[0].claim);
+    assert!(matches!(
+        store.save_managed(&claimed[0], true).await,
+        Err(edgecert::store::StoreError::NotFound)
+    ));
+    store
+        .save_managed(&taken_over[0], true)
+        .await
+        .expect("the new claim's write");
 }
 
 /// A refusal shows the CA's problem, keeps `pending_validation`, and the edge still

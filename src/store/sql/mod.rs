@@ -5,7 +5,9 @@
 //!
 //! - `LOCK_CSR: Option<&str>`: a statement taking a CSR's row lock, or `None` where write
 //!   transactions are serialised anyway;
-//! - `CLAIM_LOCK: &str`: the row-locking clause of the pool claim's inner select;
+//! - `CLAIM_LOCK: &str`: the row-locking clause of the inner select of the pool claim and of
+//!   the managed certificate claim (`FOR UPDATE SKIP LOCKED` on Postgres, none on SQLite,
+//!   where the single writer serialises claims);
 //! - `SAY_NULLS_ORDER: bool`: whether a list's ORDER BY must say where NULLs sort (first
 //!   ascending, last descending, which is SQLite's fixed order);
 //! - `async fn begin_write(&self)` and `fn writer(&self)`: where a write transaction or a
