@@ -138,6 +138,27 @@ async fn check_now_runs_a_pending_validation_at_once(backend: Backend) {
     let active = setup.get(&id).await;
     assert_eq!(active["ssl"]["status"], "active", "{active}");
     assert_eq!(active["status"], "active", "{active}");
+
+    // An edit that keeps ssl.method http keeps the issued certificate...
+    let path = format!("{}/{id}", zone_hostnames(ZONE));
+    let body = json!({"ssl": {"method": "http", "type": "dv"}, "custom_metadata": {"plan": "pro"}});
+    let kept = setup.app.patch(&path, &body).await;
+    let kept = kept.assert_success(StatusCode::ACCEPTED);
+    assert_eq!(kept["ssl"]["status"], "active", "{kept}");
+    assert_eq!(kept["custom_metadata"]["plan"], "pro", "{kept}");
+    let stored = setup.get(&id).await;
+    assert_eq!(stored["ssl"]["certificates"], active["ssl"]["certificates"]);
+    // ...and switching to txt leaves it: records as before, lifecycle and key gone.
+    let body = json!({"ssl": {"method": "txt", "type": "dv"}});
+    let txt = setup.app.patch(&path, &body).await;
+    let txt = txt.assert_success(StatusCode::ACCEPTED);
+    assert_eq!(txt["ssl"]["status"], "pending_validation", "{txt}");
+    assert_eq!(
+        txt["ssl"]["validation_records"][0]["txt_name"],
+        format!("_acme-challenge.{HOSTNAME}")
+    );
+    assert_eq!(setup.app.count_rows("managed_certificates").await, 0);
+    assert_eq!(setup.app.count_rows("private_keys").await, 0);
 }
 
 async fn renewal_at_two_thirds_of_the_lifetime_replaces_the_certificate_and_its_key(

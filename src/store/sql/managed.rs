@@ -146,6 +146,34 @@ macro_rules! managed_store {
                 Ok(())
             }
 
+            /// A managed hostname's edit: everything but key, certificate and lifecycle,
+            /// which the worker owns (the edit may race it, so what was read is not written).
+            async fn update_hostname_settings(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                record: &$crate::store::HostnameRecord,
+            ) -> Result<(), $crate::store::StoreError> {
+                use $crate::store::records::to_json;
+                let updated = sqlx::query(
+                    "UPDATE custom_hostnames SET ssl_options = $1, custom_metadata = $2, \
+                     custom_origin_server = $3, custom_origin_sni = $4 \
+                     WHERE id = $5 AND zone_id = $6",
+                )
+                .bind(to_json(&record.ssl_options)?)
+                .bind(record.custom_metadata.as_ref().map(to_json).transpose()?)
+                .bind(&record.custom_origin_server)
+                .bind(&record.custom_origin_sni)
+                .bind(record.id)
+                .bind(&record.zone_id)
+                .execute(&mut **tx)
+                .await
+                .map_err($crate::store::on_write)?
+                .rows_affected();
+                if updated == 0 {
+                    return Err($crate::store::StoreError::NotFound);
+                }
+                Ok(())
+            }
+
             /// Writes claimed work's lifecycle in the caller's transaction; `NotFound` when
             /// the claim is no longer this worker's.
             async fn write_managed(

@@ -206,25 +206,7 @@ macro_rules! store_methods {
                 use $crate::store::records::to_json;
                 let mut tx = self.begin_upload(record.custom_csr_id, new_key).await?;
                 if let $crate::store::ManagedWrite::Keep = managed {
-                    // The worker owns key, certificate and lifecycle of a managed hostname.
-                    let updated = sqlx::query(
-                        "UPDATE custom_hostnames SET ssl_options = $1, custom_metadata = $2, \
-                         custom_origin_server = $3, custom_origin_sni = $4 \
-                         WHERE id = $5 AND zone_id = $6",
-                    )
-                    .bind(to_json(&record.ssl_options)?)
-                    .bind(record.custom_metadata.as_ref().map(to_json).transpose()?)
-                    .bind(&record.custom_origin_server)
-                    .bind(&record.custom_origin_sni)
-                    .bind(record.id)
-                    .bind(&record.zone_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($crate::store::on_write)?
-                    .rows_affected();
-                    if updated == 0 {
-                        return Err($crate::store::StoreError::NotFound);
-                    }
+                    Self::update_hostname_settings(&mut tx, record).await?;
                     tx.commit().await?;
                     return Ok(());
                 }
