@@ -1,5 +1,7 @@
 //! Command line and environment configuration. Secret values are redacted in `Debug`.
 
+mod acme;
+
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,6 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod edge;
 
+pub use acme::AcmeArgs;
 pub use edge::{EdgeOriginArgs, OriginSsl};
 
 #[derive(Debug, Parser)]
@@ -227,6 +230,10 @@ pub struct ServeArgs {
     /// Log line format.
     #[arg(long, env = "EDGECERT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Managed certificates (README, "Managed certificates (ACME)").
+    #[command(flatten)]
+    pub acme: AcmeArgs,
 }
 
 impl ServeArgs {
@@ -265,6 +272,7 @@ impl ServeArgs {
             quota_custom_certificates: None,
             quota_custom_csrs: None,
             log_format: LogFormat::Text,
+            acme: AcmeArgs::default(),
         }
     }
 
@@ -332,6 +340,7 @@ impl fmt::Debug for ServeArgs {
             .field("quota_custom_certificates", &self.quota_custom_certificates)
             .field("quota_custom_csrs", &self.quota_custom_csrs)
             .field("log_format", &self.log_format)
+            .field("acme", &self.acme)
             .finish()
     }
 }
@@ -464,7 +473,9 @@ mod tests {
         let mut args = ServeArgs::for_database("postgres://app:hunter2@db:5432/edgecert");
         args.master_key = Some(Secret::new("bWFzdGVyIGtleSBieXRlcw=="));
         args.bootstrap_token = Some(Secret::new("tok_very_secret"));
+        args.acme.eab_hmac_key = Some(Secret::new("eab-hmac-very-secret"));
         let debug = format!("{args:?}");
+        assert!(!debug.contains("eab-hmac-very-secret"), "{debug}");
         assert!(!debug.contains("hunter2"), "{debug}");
         assert!(!debug.contains("bWFzdGVyIGtleSBieXRlcw=="), "{debug}");
         assert!(!debug.contains("tok_very_secret"), "{debug}");

@@ -58,6 +58,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .key_pool
         .start_refill()
         .context("cannot start the RSA key pool")?;
+    // Orders left unfinished by an earlier run are due, so the first pass resumes them.
+    let _managed_certificates = app::managed::start(&state).map(AbortOnDrop);
     // Aborted when `run` returns by any path; it holds nothing that needs draining.
     let _metrics_server = match metrics_listener {
         Some(metrics_listener) => {

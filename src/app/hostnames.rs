@@ -7,7 +7,8 @@ use uuid::Uuid;
 use super::uploads::{self, Accepted, CurrentKey, KeyChoice, UploadError, UploadPolicy};
 use super::{AppState, InternalError};
 use crate::store::{
-    HostnameFilter, HostnameRecord, Page, PageRequest, SslOptions, StoreError, StoredKey,
+    HostnameFilter, HostnameRecord, ManagedState, ManagedWrite, Page, PageRequest, SslOptions,
+    StoreError, StoredKey,
 };
 
 /// The parts of a create or edit request that are not the hostname. `None` leaves a field as
@@ -102,13 +103,15 @@ pub async fn create(
         custom_origin_sni: None,
         ownership_token: Uuid::new_v4(),
         created_at: state.clock.now(),
+        managed: None,
     };
-    let new_key = apply(state, &mut record, settings).await?;
+    let (new_key, _) = apply(state, &mut record, settings).await?;
     state
         .store
         .insert_hostname(&record, new_key.as_ref(), state.quotas.hostname_hard_cap())
         .await?;
     state.served_changes.changed();
+    wake_managed(state, &record);
     tracing::debug!(hostname_id = %record.id, with_certificate = record.certificate.is_some(), "custom hostname created");
     Ok(record)
 }
@@ -134,13 +137,37 @@ pub async fn edit(
     settings: HostnameSettings,
 ) -> Result<HostnameRecord, HostnameError> {
     let previous_key = record.key;
-    let new_key = apply(state, &mut record, settings).await?;
+    let (new_key, plan) = apply(state, &mut record, settings).await?;
+    let managed = match (plan, &record.managed) {
+        (Plan::Keep, _) => ManagedWrite::Keep,
+        (Plan::Start, Some(started)) => ManagedWrite::Start(started),
+        _ => ManagedWrite::Clear,
+    };
     state
         .store
-        .update_hostname(&record, new_key.as_ref(), previous_key)
+        .update_hostname(&record, new_key.as_ref(), previous_key, managed)
         .await?;
     state.served_changes.changed();
+    wake_managed(state, &record);
     Ok(record)
+}
+
+/// What an edit does to the hostname's managed certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// Not managed, or no longer.
+    Clear,
+    /// Newly managed: a lifecycle starts.
+    Start,
+    /// Managed before and after: the worker's state stays as it is.
+    Keep,
+}
+
+/// Has the background task start on a newly managed hostname at once.
+fn wake_managed(state: &AppState, record: &HostnameRecord) {
+    if let (Some(acme), Some(_)) = (&state.acme, &record.managed) {
+        acme.wake();
+    }
 }
 
 pub async fn get(
@@ -172,7 +199,7 @@ async fn apply(
     state: &AppState,
     record: &mut HostnameRecord,
     mut settings: HostnameSettings,
-) -> Result<Option<StoredKey>, HostnameError> {
+) -> Result<(Option<StoredKey>, Plan), HostnameError> {
     if let Some(metadata) = settings.custom_metadata.take() {
         record.custom_metadata = metadata;
     }
@@ -184,17 +211,19 @@ async fn apply(
     }
     match settings.ssl {
         Some(ssl) => apply_ssl(state, record, ssl).await,
-        None => Ok(None),
+        None if record.managed.is_some() => Ok((None, Plan::Keep)),
+        None => Ok((None, Plan::Clear)),
     }
 }
 
 /// Takes the `ssl` settings; checks an uploaded certificate against its key, or, without
-/// one, switches the hostname to a managed certificate.
+/// one, switches the hostname to a managed certificate (issued by edgecert when an ACME CA
+/// is configured and the method is `http`; see [`super::managed`]).
 async fn apply_ssl(
     state: &AppState,
     record: &mut HostnameRecord,
     ssl: SslDraft,
-) -> Result<Option<StoredKey>, HostnameError> {
+) -> Result<(Option<StoredKey>, Plan), HostnameError> {
     record.ssl_options = ssl.options;
     let choice = KeyChoice {
         custom_csr_id: ssl.custom_csr_id.as_deref(),
@@ -204,11 +233,23 @@ async fn apply_ssl(
         if choice.names_a_key() {
             return Err(HostnameError::KeyWithoutCertificate);
         }
+        let managed = super::managed::managed_key_type(state, &record.ssl_options);
+        if managed.is_some() && record.managed.is_some() {
+            // Already managed: the certificate being issued or served stays.
+            return Ok((None, Plan::Keep));
+        }
         record.key = None;
         record.custom_csr_id = None;
         record.certificate = None;
-        return Ok(None);
+        record.managed = managed.map(|key_type| ManagedState::start(key_type, state.clock.now()));
+        let plan = if record.managed.is_some() {
+            Plan::Start
+        } else {
+            Plan::Clear
+        };
+        return Ok((None, plan));
     };
+    record.managed = None;
     let current = record.key.map(|key| CurrentKey {
         key,
         custom_csr_id: record.custom_csr_id,
@@ -234,7 +275,7 @@ async fn apply_ssl(
     record.key = Some(key);
     record.custom_csr_id = custom_csr_id;
     record.certificate = Some(certificate);
-    Ok(new_key)
+    Ok((new_key, Plan::Clear))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod fallback_origins;
 pub mod hostnames;
 mod in_flight;
 pub mod keypool;
+pub mod managed;
 pub mod quotas;
 pub mod rate_limit;
 mod readiness;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub clock: Clock,
     /// Configured limits per zone and account.
     pub quotas: quotas::Quotas,
+    /// The ACME CA managed certificates are ordered from, when `EDGECERT_ACME_DIRECTORY` is set.
+    pub acme: Option<Arc<managed::Acme>>,
 }
 
 /// Tells the edge that what it serves may have changed (an upload, edit, delete or

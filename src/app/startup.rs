@@ -58,6 +58,7 @@ impl AppState {
             check_bootstrap_token(token.expose())?;
         }
         let trust = trust_store(args)?;
+        let acme = super::managed::Acme::from_args(&args.acme)?;
         let store = store::connect_with(&args.database_url, &args.database_options()).await?;
         let master_key = match key_source {
             KeySource::Given(key) => *key,
@@ -122,6 +123,7 @@ impl AppState {
                 served_changes: super::ServedChanges::default(),
                 clock: super::Clock::default(),
                 quotas: super::quotas::Quotas::from_args(args),
+                acme,
             },
             new_token,
         ))
@@ -202,6 +204,10 @@ pub fn check_config(args: &ServeArgs) -> anyhow::Result<Vec<String>> {
         report.push(format!("metrics listen: {metrics}"));
     }
     report.push(format!("strict: {}", args.strict));
+    report.push(match super::managed::Acme::from_args(&args.acme)? {
+        Some(acme) => format!("managed certificates: ACME directory {}", acme.directory()),
+        None => "managed certificates: off (no EDGECERT_ACME_DIRECTORY)".to_string(),
+    });
     report.push(match args.rate_limit {
         Some(policy) => format!("rate limit: {policy} per token, per instance"),
         None => "rate limit: off".to_string(),

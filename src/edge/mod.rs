@@ -72,6 +72,7 @@ pub struct Edge {
     config: Arc<ServerConfig>,
     routes: Arc<Routes>,
     origins: Arc<Origins>,
+    store: Arc<dyn crate::store::Store>,
     reloads: watch::Receiver<Reloaded>,
 }
 
@@ -159,7 +160,7 @@ impl Edge {
         };
         let origins = Origins::new(&EdgeOriginArgs::default(), &state.trust)?;
         Ok((
-            Self::with_resolver(resolver, routes, origins, reloads)?,
+            Self::with_resolver(resolver, routes, origins, reloads, Arc::clone(&state.store))?,
             reloader,
         ))
     }
@@ -180,6 +181,7 @@ impl Edge {
         routes: Arc<Routes>,
         origins: Origins,
         reloads: watch::Receiver<Reloaded>,
+        store: Arc<dyn crate::store::Store>,
     ) -> anyhow::Result<Self> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = ServerConfig::builder_with_provider(provider)
@@ -197,6 +199,7 @@ impl Edge {
             routes,
             origins: Arc::new(origins),
             reloads,
+            store,
         })
     }
 
@@ -215,6 +218,7 @@ impl Edge {
             routes: Arc::clone(&self.routes),
             origins: Arc::clone(&self.origins),
             listener,
+            store: Arc::clone(&self.store),
         })
     }
 

@@ -16,6 +16,7 @@ use hyper_util::rt::TokioIo;
 use super::origin::{Failure, Origins};
 use super::page::{CF_RAY, Problem, ray_id};
 use super::routes::{Routes, host_name};
+use crate::store::Store;
 
 /// The edge-owned path prefixes of the plain HTTP listener; never proxied.
 const ACME_CHALLENGE: &str = "/.well-known/acme-challenge";
@@ -46,6 +47,8 @@ pub struct Proxy {
     pub routes: Arc<Routes>,
     pub origins: Arc<Origins>,
     pub listener: Listener,
+    /// Where ACME challenges are read: any instance sharing the database answers them.
+    pub store: Arc<dyn Store>,
 }
 
 /// Every request over the edge: edgecert's own paths on plain HTTP, else the origin's.
@@ -66,12 +69,12 @@ impl Proxy {
         };
         let path = request.uri().path();
         if self.listener == Listener::Http {
-            // edgecert's own, published by another part of edgecert (404 until then).
+            // edgecert's own: the HTTP-01 answers of managed certificates.
             if path == ACME_CHALLENGE || path.starts_with("/.well-known/acme-challenge/") {
-                return plain(
-                    StatusCode::NOT_FOUND,
-                    "edgecert: no such challenge\n".into(),
-                );
+                let token = path
+                    .strip_prefix("/.well-known/acme-challenge/")
+                    .unwrap_or_default();
+                return self.acme_challenge(&host, token).await;
             }
             if let Some(id) = path.strip_prefix(OWNERSHIP_CHALLENGE) {
                 return self.ownership_challenge(&host, id);
@@ -102,16 +105,36 @@ impl Proxy {
 
     /// The HTTP ownership check: the token at the URL the hostname's
     /// `ownership_verification_http.http_url` names, for that hostname only.
+    /// The key authorization published for `token`, read from the database (challenges
+    /// are rare), and only for the hostname it was ordered for.
+    async fn acme_challenge(&self, host: &str, token: &str) -> Response {
+        if token.is_empty() || token.contains('/') {
+            return no_challenge();
+        }
+        match self.store.acme_challenge(token).await {
+            Ok(Some((hostname, key_authorization)))
+                if host_name(host).eq_ignore_ascii_case(&hostname) =>
+            {
+                plain(StatusCode::OK, key_authorization)
+            }
+            Ok(_) => no_challenge(),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read an ACME challenge");
+                plain(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "edgecert: challenges cannot be read right now\n".into(),
+                )
+            }
+        }
+    }
+
     fn ownership_challenge(&self, host: &str, id: &str) -> Response {
         let routes = self.routes.current();
         match routes.lookup(host) {
             Some(route) if route.hostname_id.to_string() == id => {
                 plain(StatusCode::OK, route.ownership_token.to_string())
             }
-            _ => plain(
-                StatusCode::NOT_FOUND,
-                "edgecert: no such challenge\n".into(),
-            ),
+            _ => no_challenge(),
         }
     }
 
@@ -312,6 +335,13 @@ fn forwarded_headers(
         set(HeaderName::from_static("cf-connecting-ip"), &peer);
     }
     headers
+}
+
+fn no_challenge() -> Response {
+    plain(
+        StatusCode::NOT_FOUND,
+        "edgecert: no such challenge\n".into(),
+    )
 }
 
 fn plain(status: StatusCode, body: String) -> Response {

@@ -19,6 +19,35 @@ pub struct Subject {
     pub common_name: String,
 }
 
+/// A DER CSR for one DNS name, as an ACME order is finalised with: no subject beyond the
+/// name itself (the CA takes only the SAN), signed with `key`.
+pub fn build_dv_csr(hostname: &str, key: &PrivateKey) -> Result<Vec<u8>, PkiError> {
+    let mut params = CertificateParams::default();
+    let mut name = DistinguishedName::new();
+    name.push(DnType::CommonName, hostname);
+    params.distinguished_name = name;
+    params.subject_alt_names = vec![SanType::DnsName(
+        hostname
+            .try_into()
+            .map_err(|e: rcgen::Error| PkiError::Csr(e.to_string()))?,
+    )];
+    let request = params
+        .serialize_request(&signer(key)?)
+        .map_err(|e| PkiError::Csr(e.to_string()))?;
+    Ok(request.der().to_vec())
+}
+
+fn signer(key: &PrivateKey) -> Result<KeyPair, PkiError> {
+    let algorithm = match key.key_type() {
+        KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096 | KeyType::Rsa8192 => {
+            &PKCS_RSA_SHA256
+        }
+        KeyType::P256v1 => &PKCS_ECDSA_P256_SHA256,
+    };
+    KeyPair::from_pkcs8_der_and_sign_algo(&key.pkcs8_der().into(), algorithm)
+        .map_err(|e| PkiError::Csr(e.to_string()))
+}
+
 /// Builds and signs a CSR for `key`, returning its PEM text.
 ///
 /// The country is encoded as a PrintableString (X.520 requires it); the other attributes as
@@ -50,16 +79,8 @@ pub fn build_csr(subject: &Subject, sans: &[String], key: &PrivateKey) -> Result
         })
         .collect::<Result<_, _>>()?;
 
-    let algorithm = match key.key_type() {
-        KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096 | KeyType::Rsa8192 => {
-            &PKCS_RSA_SHA256
-        }
-        KeyType::P256v1 => &PKCS_ECDSA_P256_SHA256,
-    };
-    let signer = KeyPair::from_pkcs8_der_and_sign_algo(&key.pkcs8_der().into(), algorithm)
-        .map_err(|e| PkiError::Csr(e.to_string()))?;
     let request = params
-        .serialize_request(&signer)
+        .serialize_request(&signer(key)?)
         .map_err(|e| PkiError::Csr(e.to_string()))?;
     request.pem().map_err(|e| PkiError::Csr(e.to_string()))
 }

@@ -178,6 +178,25 @@ impl PrivateKey {
         })
     }
 
+    /// Takes a P-256 key that ring generated elsewhere (an ACME account key), keeping its
+    /// PKCS#8 bytes exactly as they are so ring can load them again.
+    pub fn from_ring_p256_pkcs8(pkcs8: &[u8]) -> Result<Self, PkiError> {
+        use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair as _};
+
+        let rng = ring::rand::SystemRandom::new();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8, &rng)
+            .map_err(|_| unsupported_key("The P-256 key cannot be decoded"))?;
+        let point = pair.public_key().as_ref();
+        let mut spki_der = Vec::with_capacity(P256_SPKI_PREFIX.len() + point.len());
+        spki_der.extend_from_slice(&P256_SPKI_PREFIX);
+        spki_der.extend_from_slice(point);
+        Ok(Self {
+            key_type: KeyType::P256v1,
+            pkcs8_der: Zeroizing::new(pkcs8.to_vec()),
+            spki_der,
+        })
+    }
+
     /// P-256 keys are the hot path of CSR creation; ring's key generation (assembly, the same
     /// code that later signs the CSR) costs a fraction of the p256 crate's portable arithmetic.
     fn generate_p256() -> Result<Self, PkiError> {

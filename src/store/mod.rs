@@ -1,6 +1,7 @@
 //! Persistence: one `Store` trait, implemented for Postgres and SQLite and picked by URL scheme.
 
 mod feed;
+mod managed;
 mod postgres;
 mod records;
 mod sql;
@@ -17,6 +18,9 @@ use uuid::Uuid;
 use crate::pki::{KeyType, MasterKey, PkiError, PrivateKey};
 
 pub use feed::{CHANNEL as CHANGE_FEED_CHANNEL, ChangeFeed};
+pub use managed::{
+    AcmeAccountRecord, ManagedState, ManagedStatus, ManagedStore, ManagedWork, ManagedWrite,
+};
 pub use postgres::PostgresStore;
 pub use records::{
     CertificateOptions, CertificateRecord, FallbackOriginRecord, HostnameFilter, HostnameMatch,
@@ -286,7 +290,7 @@ fn classify_sqlstate(code: &str) -> Failure {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + fmt::Debug + 'static {
+pub trait Store: ManagedStore + Send + Sync + fmt::Debug + 'static {
     /// Stores a CSR and its sealed private key in one transaction.
     /// Stores a CSR and its key; with a `limit`, refuses (`QuotaExceeded`) when the CSR's
     /// scope already holds that many, race-free against concurrent inserts.
@@ -317,7 +321,8 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn claim_pool_key(&self, key_type: KeyType) -> Result<Option<StoredKey>, StoreError>;
     async fn count_pool_keys(&self, key_type: KeyType) -> Result<u64, StoreError>;
 
-    /// Stores a hostname and, for a customer-supplied key, that key, in one transaction.
+    /// Stores a hostname and, for a customer-supplied key, that key, in one transaction, with
+    /// its managed lifecycle when `record.managed` has one.
     /// A key or CSR deleted meanwhile gives `ReferenceGone`; a taken hostname `Duplicate`.
     async fn insert_hostname(
         &self,
@@ -325,12 +330,14 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         new_key: Option<&StoredKey>,
         limit: Option<u64>,
     ) -> Result<(), StoreError>;
-    /// Replaces a hostname's mutable fields; `replaced_key` (if owned and no longer used) is destroyed.
+    /// Replaces a hostname's mutable fields; `replaced_key` (if owned and no longer used) is
+    /// destroyed; `managed` says what happens to its managed certificate. One transaction.
     async fn update_hostname(
         &self,
         record: &HostnameRecord,
         new_key: Option<&StoredKey>,
         replaced_key: Option<KeyRef>,
+        managed: ManagedWrite<'_>,
     ) -> Result<(), StoreError>;
     async fn get_hostname(&self, zone_id: &str, id: Uuid) -> Result<HostnameRecord, StoreError>;
     /// How many custom hostnames the zone holds.

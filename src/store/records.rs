@@ -62,6 +62,8 @@ pub struct HostnameRecord {
     pub custom_origin_sni: Option<String>,
     pub ownership_token: Uuid,
     pub created_at: OffsetDateTime,
+    /// The managed certificate's lifecycle; `None` when edgecert issues nothing for it.
+    pub managed: Option<super::ManagedState>,
 }
 
 /// What the edge needs of a custom hostname to route its traffic (see `edge::routes`).

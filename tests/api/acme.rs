@@ -33,7 +33,7 @@ use crate::on_both_backends;
 use crate::process::{Ended, Process, TIMEOUT, run};
 
 /// Set (to anything but empty or `0`) to make missing tools a failure instead of a skip.
-const REQUIRE_ENV: &str = "EDGECERT_REQUIRE_ACME";
+pub const REQUIRE_ENV: &str = "EDGECERT_REQUIRE_ACME";
 
 const TOOLS: [&str; 4] = ["pebble", "lego", "curl", "openssl"];
 
@@ -231,7 +231,7 @@ fn acme_tools_present() -> bool {
     false
 }
 
-fn on_path(program: &str) -> bool {
+pub fn on_path(program: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|paths| {
         std::env::split_paths(&paths).any(|dir| {
             std::fs::metadata(dir.join(program))
@@ -242,7 +242,7 @@ fn on_path(program: &str) -> bool {
 
 /// A port that was free a moment ago. Another process may take it before the child binds it;
 /// Pebble's start retries with new ports when that happens.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|listener| listener.local_addr())
         .expect("bind an ephemeral loopback port")
@@ -251,16 +251,23 @@ fn free_port() -> u16 {
 
 /// A Pebble CA on loopback, with its own TLS certificate and a temporary directory holding
 /// its files and lego's.
-struct Pebble {
+pub struct Pebble {
     /// Killed when the test ends, however it ends.
     process: Process,
     dir: tempfile::TempDir,
     /// The ACME directory URL.
-    directory: String,
+    pub directory: String,
     /// The CA that signed Pebble's TLS certificate, for curl and lego.
-    tls_ca: PathBuf,
+    pub tls_ca: PathBuf,
     /// Pebble's issuing root (fresh at every start), as PEM.
-    root: PathBuf,
+    pub root: PathBuf,
+}
+
+/// How Pebble validates. The default accepts every challenge without looking at it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Validation {
+    /// Really validate: HTTP-01 on this port of whatever address `dns_server` gives the name.
+    pub real: Option<(u16, SocketAddr)>,
 }
 
 /// A Pebble process that accepts connections on both its ports.
@@ -279,6 +286,11 @@ struct StartFailure {
 impl Pebble {
     #[track_caller]
     fn start() -> Self {
+        Self::start_with(Validation::default())
+    }
+
+    #[track_caller]
+    pub fn start_with(validation: Validation) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let tls_ca = write_tls_files(dir.path());
         // The ports are free when picked but may be taken before Pebble binds them (tests and
@@ -286,7 +298,7 @@ impl Pebble {
         // fix it. Any other failure is real.
         const ATTEMPTS: usize = 3;
         for attempt in 1..=ATTEMPTS {
-            match Self::launch(dir.path()) {
+            match Self::launch(dir.path(), validation) {
                 Ok(launched) => {
                     let mut pebble = Self {
                         process: launched.process,
@@ -317,7 +329,7 @@ impl Pebble {
         unreachable!("the last attempt either returns or panics")
     }
 
-    fn launch(dir: &Path) -> Result<Launched, StartFailure> {
+    fn launch(dir: &Path, validation: Validation) -> Result<Launched, StartFailure> {
         let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
         let management = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
         let config = json!({
@@ -326,9 +338,9 @@ impl Pebble {
                 "managementListenAddress": management.to_string(),
                 "certificate": dir.join("pebble-tls.pem"),
                 "privateKey": dir.join("pebble-tls.key"),
-                // The ports Pebble's validator would connect to on the hostname being
-                // validated; with PEBBLE_VA_ALWAYS_VALID it never connects.
-                "httpPort": free_port(),
+                // The ports Pebble's validator connects to on the hostname being validated;
+                // with PEBBLE_VA_ALWAYS_VALID it never connects.
+                "httpPort": validation.real.map_or_else(free_port, |(port, _)| port),
                 "tlsPort": free_port(),
                 "ocspResponderURL": "",
                 "externalAccountBindingRequired": false,
@@ -352,12 +364,25 @@ impl Pebble {
             .arg("-config")
             .arg(&config_path)
             .current_dir(dir)
-            // No real validation (nothing serves the challenges), no artificial delays, no
-            // spurious badNonce rejections: the test is about edgecert, not ACME robustness.
-            .env("PEBBLE_VA_ALWAYS_VALID", "1")
+            // No artificial delays, no spurious badNonce rejections: the tests are about
+            // edgecert, not ACME robustness.
             .env("PEBBLE_VA_NOSLEEP", "1")
-            .env("PEBBLE_WFE_NONCEREJECT", "0")
-            .env("PEBBLE_AUTHZREUSE", "100");
+            .env("PEBBLE_WFE_NONCEREJECT", "0");
+        match validation.real {
+            // Every order validated afresh, so a retry or renewal really fetches its token.
+            Some((_, dns)) => {
+                command
+                    .arg("-dnsserver")
+                    .arg(dns.to_string())
+                    .env("PEBBLE_AUTHZREUSE", "0");
+            }
+            // No real validation: nothing serves the challenges lego's CSR run publishes.
+            None => {
+                command
+                    .env("PEBBLE_VA_ALWAYS_VALID", "1")
+                    .env("PEBBLE_AUTHZREUSE", "100");
+            }
+        }
         let mut process = Process::spawn(command);
         let deadline = Instant::now() + TIMEOUT;
         let failure = |reason: &str, process: &mut Process| StartFailure {
@@ -431,7 +456,7 @@ impl Pebble {
     }
 
     /// Everything Pebble printed so far, for failure messages.
-    fn log(&mut self) -> String {
+    pub fn log(&mut self) -> String {
         self.process.lines().join("\n")
     }
 
@@ -493,7 +518,7 @@ impl Pebble {
     }
 }
 
-fn accepts(addr: SocketAddr) -> bool {
+pub fn accepts(addr: SocketAddr) -> bool {
     TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
 }
 

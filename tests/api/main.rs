@@ -25,6 +25,7 @@ mod hostnames;
 mod key_pool;
 mod limits;
 mod list_memory;
+mod managed_certs;
 mod observability;
 mod observability_binary;
 mod openapi;

@@ -299,7 +299,7 @@ mod tests {
     #[test]
     fn the_request_schemas_name_only_fields_the_parsers_read() {
         let create = properties::<CertificateCreateRequest>();
-        assert_eq!(create.len(), 8);
+        assert_eq!(create.len(), 9);
         for property in &create {
             // A value of the wrong type is reported at the field only if the parser reads it.
             let body = object(json!({ property.as_str(): 12345 }));

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::http::rfc3339;
-use crate::store::{self, HostnameRecord};
+use crate::store::{self, HostnameRecord, ManagedState, ManagedStatus};
 
 // Its own type, not the stored one, so the stored JSON can change without changing the wire
 // and the other way round.
@@ -40,7 +40,9 @@ impl From<store::SslOptions> for SslOptions {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SslView {
     id: Uuid,
-    /// `active` once a certificate is uploaded, `pending_validation` before.
+    /// `active` once a certificate is uploaded, `pending_validation` before. A certificate
+    /// edgecert issues (ssl.method `http` with an ACME CA configured) walks `initializing`,
+    /// `pending_validation`, `pending_issuance`, `pending_deployment`, `active`.
     #[schema(value_type = String, example = "pending_validation")]
     status: &'static str,
     #[serde(flatten)]
@@ -69,7 +71,7 @@ pub struct SslView {
     /// `http_url`/`http_body`, or `emails`), with `status`.
     #[schema(value_type = Vec<Object>)]
     validation_records: Vec<Value>,
-    /// Always empty.
+    /// `{"message"}` objects: why the CA last refused a managed certificate's validation.
     #[schema(value_type = Vec<Object>)]
     validation_errors: Vec<Value>,
 }
@@ -81,7 +83,8 @@ pub struct HostnameView {
     hostname: String,
     /// RFC 3339, UTC.
     created_at: String,
-    /// `active` once a certificate is uploaded, `pending` before.
+    /// `active` once a certificate is uploaded or a managed certificate's DCV has passed,
+    /// `pending` before.
     #[schema(value_type = String, example = "pending")]
     status: &'static str,
     ssl: SslView,
@@ -103,18 +106,55 @@ pub struct HostnameView {
     custom_origin_sni: Option<String>,
 }
 
+/// `status` and `ssl.status` of a hostname whose certificate edgecert issues. The hostname
+/// itself counts as verified once the certificate's HTTP DCV has passed: Cloudflare's
+/// real-time validation docs (developers.cloudflare.com, Cloudflare for SaaS > Hostname
+/// validation > Real-time validation) say HTTP validation of the certificate also validates
+/// the hostname, which is `pending` until then and `active` after.
+fn managed_statuses(managed: &ManagedState) -> (&'static str, &'static str) {
+    let shown = managed.shown_status();
+    let hostname = match shown {
+        ManagedStatus::Initializing | ManagedStatus::PendingValidation => "pending",
+        ManagedStatus::PendingIssuance
+        | ManagedStatus::PendingDeployment
+        | ManagedStatus::Active => "active",
+    };
+    (hostname, shown.as_str())
+}
+
+/// The HTTP-01 record while the CA is validating: the real token and key authorization.
+fn managed_records(hostname: &str, managed: &ManagedState) -> Vec<Value> {
+    let validating = managed.shown_status() == ManagedStatus::PendingValidation;
+    match (&managed.token, &managed.key_authorization) {
+        (Some(token), Some(body)) if validating => vec![json!({
+            "http_url": format!("http://{hostname}/.well-known/acme-challenge/{token}"),
+            "http_body": body,
+            "status": "pending",
+        })],
+        _ => Vec::new(),
+    }
+}
+
 impl From<HostnameRecord> for HostnameView {
     fn from(record: HostnameRecord) -> Self {
         let token = record.ownership_token.to_string();
-        let (status, ssl_status) = if record.certificate.is_some() {
+        let (status, ssl_status) = match &record.managed {
+            Some(managed) => managed_statuses(managed),
             // edgecert deploys nothing: an accepted certificate is live at once.
-            ("active", "active")
-        } else {
-            ("pending", "pending_validation")
+            None if record.certificate.is_some() => ("active", "active"),
+            None => ("pending", "pending_validation"),
         };
+        let validation_errors = record
+            .managed
+            .iter()
+            .flat_map(|managed| &managed.validation_errors)
+            .map(|message| json!({ "message": message }))
+            .collect();
         let certificate = record.certificate;
         // The record shape follows the DCV method, as the real API's does.
-        let validation_records = if certificate.is_some() {
+        let validation_records = if let Some(managed) = &record.managed {
+            managed_records(&record.hostname, managed)
+        } else if certificate.is_some() {
             Vec::new()
         } else {
             vec![match record.ssl_options.method.as_deref() {
@@ -164,8 +204,12 @@ impl From<HostnameRecord> for HostnameView {
                 })
                 .collect(),
             validation_records,
-            validation_errors: Vec::new(),
-            custom_certificate: certificate.as_ref().map(|c| c.bundle_pem.clone()),
+            validation_errors,
+            // A managed certificate was not uploaded: it is shown by its facts only.
+            custom_certificate: certificate
+                .as_ref()
+                .filter(|_| record.managed.is_none())
+                .map(|c| c.bundle_pem.clone()),
             issuer: certificate.as_ref().map(|c| c.issuer.clone()),
             serial_number: certificate.as_ref().map(|c| c.serial_number.clone()),
             signature: certificate.as_ref().map(|c| c.signature.clone()),

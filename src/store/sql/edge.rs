@@ -10,10 +10,9 @@ macro_rules! edge_reads {
                 &self,
             ) -> Result<Vec<$crate::store::HostnameRecord>, $crate::store::StoreError> {
                 let rows = sqlx::query(&format!(
-                    "SELECT {} FROM custom_hostnames \
-                     WHERE certificate IS NOT NULL AND key_id IS NOT NULL \
+                    "{} WHERE certificate IS NOT NULL AND key_id IS NOT NULL \
                      ORDER BY created_at_us ASC, id ASC",
-                    $crate::store::sql::HOSTNAME_COLUMNS
+                    $crate::store::sql::hostname_select()
                 ))
                 .fetch_all(&self.pool)
                 .await?;

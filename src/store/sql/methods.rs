@@ -220,6 +220,9 @@ macro_rules! store_methods {
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::store::on_write)?;
+                if let Some(managed) = &record.managed {
+                    Self::replace_managed(&mut tx, record.id, Some(managed)).await?;
+                }
                 tx.commit().await?;
                 Ok(())
             }
@@ -229,9 +232,15 @@ macro_rules! store_methods {
                 record: &$crate::store::HostnameRecord,
                 new_key: Option<&$crate::store::StoredKey>,
                 replaced_key: Option<$crate::store::KeyRef>,
+                managed: $crate::store::ManagedWrite<'_>,
             ) -> Result<(), $crate::store::StoreError> {
                 use $crate::store::records::to_json;
                 let mut tx = self.begin_upload(record.custom_csr_id, new_key).await?;
+                if let $crate::store::ManagedWrite::Keep = managed {
+                    Self::update_hostname_settings(&mut tx, record).await?;
+                    tx.commit().await?;
+                    return Ok(());
+                }
                 let updated = sqlx::query(
                     "UPDATE custom_hostnames SET ssl_options = $1, key_id = $2, key_owned = $3, \
                      custom_csr_id = $4, certificate = $5, custom_metadata = $6, \
@@ -255,6 +264,11 @@ macro_rules! store_methods {
                 if updated == 0 {
                     return Err($crate::store::StoreError::NotFound);
                 }
+                let started = match managed {
+                    $crate::store::ManagedWrite::Start(state) => Some(state),
+                    _ => None,
+                };
+                Self::replace_managed(&mut tx, record.id, started).await?;
                 if replaced_key != record.key {
                     Self::drop_owned_key(&mut tx, replaced_key).await?;
                 }
@@ -280,8 +294,8 @@ macro_rules! store_methods {
                 id: uuid::Uuid,
             ) -> Result<$crate::store::HostnameRecord, $crate::store::StoreError> {
                 let row = sqlx::query(&format!(
-                    "SELECT {} FROM custom_hostnames WHERE id = $1 AND zone_id = $2",
-                    $crate::store::sql::HOSTNAME_COLUMNS
+                    "{} WHERE id = $1 AND zone_id = $2",
+                    $crate::store::sql::hostname_select()
                 ))
                 .bind(id)
                 .bind(zone_id)
@@ -308,9 +322,9 @@ macro_rules! store_methods {
                     .as_ref()
                     .map_or((None, None), $crate::store::HostnameMatch::sql);
                 let rows = sqlx::query(&format!(
-                    "SELECT {columns} FROM custom_hostnames WHERE {condition} \
+                    "{select} WHERE {condition} \
                      ORDER BY created_at_us ASC, id ASC LIMIT $5 OFFSET $6",
-                    columns = $crate::store::sql::HOSTNAME_COLUMNS
+                    select = $crate::store::sql::hostname_select()
                 ))
                 .bind(zone_id)
                 .bind(filter.id)

@@ -5,7 +5,9 @@
 //!
 //! - `LOCK_CSR: Option<&str>`: a statement taking a CSR's row lock, or `None` where write
 //!   transactions are serialised anyway;
-//! - `CLAIM_LOCK: &str`: the row-locking clause of the pool claim's inner select;
+//! - `CLAIM_LOCK: &str`: the row-locking clause of the inner select of the pool claim and of
+//!   the managed certificate claim (`FOR UPDATE SKIP LOCKED` on Postgres, none on SQLite,
+//!   where the single writer serialises claims);
 //! - `SAY_NULLS_ORDER: bool`: whether a list's ORDER BY must say where NULLs sort (first
 //!   ascending, last descending, which is SQLite's fixed order);
 //! - `async fn begin_write(&self)` and `fn writer(&self)`: where a write transaction or a
@@ -22,6 +24,7 @@
 //!   the edge serves, where the database can be shared.
 
 pub(super) mod edge;
+pub(super) mod managed;
 pub(super) mod methods;
 
 /// The three statements of a CSR insert, numbered across all of them so a backend can send
@@ -43,6 +46,15 @@ pub(super) const CSR_COLUMNS: &str = "id, scope_kind, scope_id, name, descriptio
 pub(super) const HOSTNAME_COLUMNS: &str = "id, zone_id, hostname, ssl_id, ssl_options, key_id, \
      key_owned, custom_csr_id, certificate, custom_metadata, custom_origin_server, \
      custom_origin_sni, ownership_token, created_at_us";
+
+/// The start of every hostname read: its columns and its managed lifecycle, if any.
+pub(super) fn hostname_select() -> String {
+    format!(
+        "SELECT {HOSTNAME_COLUMNS}, {} FROM {}",
+        managed::MANAGED_STATE_COLUMNS,
+        managed::HOSTNAME_FROM
+    )
+}
 
 pub(super) const FALLBACK_ORIGIN_COLUMNS: &str = "zone_id, origin, created_at_us, updated_at_us";
 
@@ -220,6 +232,7 @@ macro_rules! sql_store {
                     custom_origin_sni: row.try_get("custom_origin_sni")?,
                     ownership_token: row.try_get("ownership_token")?,
                     created_at: from_micros(row.try_get("created_at_us")?)?,
+                    managed: Self::managed_state_from_row(row)?,
                 })
             }
 
@@ -344,6 +357,7 @@ macro_rules! sql_store {
 
         $crate::store::sql::edge::edge_reads!($store, $row);
         $crate::store::sql::methods::store_methods!($store, $db, $migrator);
+        $crate::store::sql::managed::managed_store!($store, $db, $row);
     };
 }
 
