@@ -85,6 +85,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         strict = args.strict,
         "edgecert is serving the API under /client/v4"
     );
+    if args.test_controls {
+        tracing::warn!(
+            "test controls are on: any API token can reset data, move the clock and force \
+             statuses under /_edgecert/; never enable them outside a test environment"
+        );
+    }
     let grace = std::time::Duration::from_secs(args.shutdown_grace);
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     // The edge listeners stop with the API's.

@@ -50,6 +50,8 @@ pub struct AppState {
     /// Roots that uploaded certificates must chain to; parsed once at start-up.
     pub trust: Arc<TrustStore>,
     pub strict: bool,
+    /// Whether the `/_edgecert/` test controls are served and forced statuses shown.
+    pub test_controls: bool,
     /// Requests still running, answered or not.
     pub in_flight: InFlight,
     /// The `/readyz` probe in progress, shared by concurrent callers.

@@ -497,7 +497,7 @@ fn migrate_check_config_and_probe_commands() {
     let output = command.output().expect("run migrate");
     assert!(output.status.success(), "{output:?}");
     assert!(
-        String::from_utf8_lossy(&output.stdout).contains("migration 5 of 5"),
+        String::from_utf8_lossy(&output.stdout).contains("migration 6 of 6"),
         "{output:?}"
     );
     assert!(dir.path().join("edgecert.db").exists());

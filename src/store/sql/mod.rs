@@ -19,6 +19,7 @@
 //!   each other anyway;
 //! - `fn connection_stats(&self) -> PoolStats`.
 
+pub(super) mod controls;
 pub(super) mod edge;
 pub(super) mod methods;
 
@@ -341,6 +342,7 @@ macro_rules! sql_store {
         }
 
         $crate::store::sql::edge::edge_reads!($store, $row);
+        $crate::store::sql::controls::control_methods!($store, $db, $row);
         $crate::store::sql::methods::store_methods!($store, $db, $migrator);
     };
 }
