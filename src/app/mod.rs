@@ -4,6 +4,7 @@
 
 pub mod certificates;
 mod clock;
+pub mod controls;
 pub mod csrs;
 pub mod fallback_origins;
 pub mod hostnames;

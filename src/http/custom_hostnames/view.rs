@@ -2,10 +2,11 @@
 
 use serde::Serialize;
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::http::rfc3339;
-use crate::store::{self, HostnameRecord};
+use crate::store::{self, HostnameRecord, StatusOverride};
 
 // Its own type, not the stored one, so the stored JSON can change without changing the wire
 // and the other way round.
@@ -40,9 +41,11 @@ impl From<store::SslOptions> for SslOptions {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SslView {
     id: Uuid,
-    /// `active` once a certificate is uploaded, `pending_validation` before.
+    /// `pending_validation` until a certificate is uploaded, then `active`, and `expired`
+    /// once the certificate's `expires_on` has passed (by edgecert's clock). With the test
+    /// controls on, any value forced on the hostname.
     #[schema(value_type = String, example = "pending_validation")]
-    status: &'static str,
+    status: String,
     #[serde(flatten)]
     options: SslOptions,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -69,7 +72,7 @@ pub struct SslView {
     /// `http_url`/`http_body`, or `emails`), with `status`.
     #[schema(value_type = Vec<Object>)]
     validation_records: Vec<Value>,
-    /// Always empty.
+    /// `{"message"}` objects; empty unless forced through the test controls.
     #[schema(value_type = Vec<Object>)]
     validation_errors: Vec<Value>,
 }
@@ -81,11 +84,12 @@ pub struct HostnameView {
     hostname: String,
     /// RFC 3339, UTC.
     created_at: String,
-    /// `active` once a certificate is uploaded, `pending` before.
+    /// `active` once a certificate is uploaded, `pending` before. With the test controls on,
+    /// any value forced on the hostname.
     #[schema(value_type = String, example = "pending")]
-    status: &'static str,
+    status: String,
     ssl: SslView,
-    /// Always empty.
+    /// Empty unless forced through the test controls.
     verification_errors: Vec<String>,
     /// `{"type": "txt", "name", "value"}`.
     #[schema(value_type = Object)]
@@ -103,15 +107,26 @@ pub struct HostnameView {
     custom_origin_sni: Option<String>,
 }
 
-impl From<HostnameRecord> for HostnameView {
-    fn from(record: HostnameRecord) -> Self {
+impl HostnameView {
+    /// The hostname as shown at `now`, with the statuses `forced` through the test controls
+    /// (if any) over the computed ones.
+    pub fn new(
+        record: HostnameRecord,
+        now: OffsetDateTime,
+        forced: Option<&StatusOverride>,
+    ) -> Self {
         let token = record.ownership_token.to_string();
-        let (status, ssl_status) = if record.certificate.is_some() {
+        let (status, ssl_status) = match &record.certificate {
+            // The real API's `ssl.status` for a certificate past its `expires_on`; the
+            // hostname itself stays active.
+            Some(certificate) if certificate.expires_on <= now => ("active", "expired"),
             // edgecert deploys nothing: an accepted certificate is live at once.
-            ("active", "active")
-        } else {
-            ("pending", "pending_validation")
+            Some(_) => ("active", "active"),
+            None => ("pending", "pending_validation"),
         };
+        let forced = forced.cloned().unwrap_or_default();
+        let status = forced.status.unwrap_or_else(|| status.to_string());
+        let ssl_status = forced.ssl_status.unwrap_or_else(|| ssl_status.to_string());
         let certificate = record.certificate;
         // The record shape follows the DCV method, as the real API's does.
         let validation_records = if certificate.is_some() {
@@ -164,7 +179,12 @@ impl From<HostnameRecord> for HostnameView {
                 })
                 .collect(),
             validation_records,
-            validation_errors: Vec::new(),
+            validation_errors: forced
+                .ssl_validation_errors
+                .unwrap_or_default()
+                .into_iter()
+                .map(|message| json!({ "message": message }))
+                .collect(),
             custom_certificate: certificate.as_ref().map(|c| c.bundle_pem.clone()),
             issuer: certificate.as_ref().map(|c| c.issuer.clone()),
             serial_number: certificate.as_ref().map(|c| c.serial_number.clone()),
@@ -191,7 +211,7 @@ impl From<HostnameRecord> for HostnameView {
             created_at: rfc3339(record.created_at),
             status,
             ssl,
-            verification_errors: Vec::new(),
+            verification_errors: forced.verification_errors.unwrap_or_default(),
             custom_metadata: record.custom_metadata,
             custom_origin_server: record.custom_origin_server,
             custom_origin_sni: record.custom_origin_sni,
