@@ -48,15 +48,15 @@ pub struct OutOfRange;
 /// again once the clock moves back, and one that expired is dropped.
 pub fn move_clock(state: &AppState, change: ClockChange) -> Result<(), OutOfRange> {
     let (earliest, latest) = clock_range();
-    let target = match change {
-        ClockChange::SetTo(at) => Some(at),
-        ClockChange::Advance(by) => Some(state.clock.now().checked_add(by).ok_or(OutOfRange)?),
-        ClockChange::System => None,
-    };
-    match target {
-        Some(at) if at < earliest || at > latest => return Err(OutOfRange),
-        Some(at) => state.clock.set(at),
-        None => state.clock.reset(),
+    let within = |at: OffsetDateTime| (earliest..=latest).contains(&at);
+    match change {
+        ClockChange::SetTo(at) if within(at) => state.clock.set(at),
+        // By the offset, not by setting the sum: the offset stays exactly what was asked.
+        ClockChange::Advance(by) if state.clock.now().checked_add(by).is_some_and(within) => {
+            state.clock.advance(by);
+        }
+        ClockChange::System => state.clock.reset(),
+        ClockChange::SetTo(_) | ClockChange::Advance(_) => return Err(OutOfRange),
     }
     state.served_changes.changed();
     Ok(())

@@ -83,6 +83,7 @@ impl Edge {
         resync: Duration,
     ) -> anyhow::Result<(Self, tokio::task::JoinHandle<()>)> {
         let resolver = Arc::new(Resolver::new(state.clock.clone()));
+        let upto = state.served_changes.recorded();
         let map = ServedMap::load(
             state.store.as_ref(),
             &state.master_key,
@@ -99,6 +100,7 @@ impl Edge {
             .context("cannot read the edge's routes")?;
         tracing::info!(hostnames = route_map.len(), "edge routes loaded");
         routes.replace(route_map);
+        state.served_changes.applied(upto);
         let reloader = {
             let resolver = Arc::clone(&resolver);
             let routes = Arc::clone(&routes);
@@ -109,18 +111,34 @@ impl Edge {
                         () = state.served_changes.wait() => {}
                         () = tokio::time::sleep(resync) => {}
                     }
+                    // Taken before reading: the map read below includes every change
+                    // recorded up to here (each is committed before it is recorded).
+                    let upto = state.served_changes.recorded();
                     let previous = resolver.current();
                     let now = state.clock.now();
-                    match ServedMap::load(state.store.as_ref(), &state.master_key, &previous, now)
-                        .await
+                    let loaded = match ServedMap::load(
+                        state.store.as_ref(),
+                        &state.master_key,
+                        &previous,
+                        now,
+                    )
+                    .await
                     {
-                        Ok(map) => resolver.replace(map),
+                        Ok(map) => {
+                            resolver.replace(map);
+                            true
+                        }
                         // The map served so far stays; the next change or resync retries.
                         Err(error) => {
-                            tracing::warn!(%error, "cannot reload the edge certificates")
+                            tracing::warn!(%error, "cannot reload the edge certificates");
+                            false
                         }
-                    }
+                    };
                     routes.reload(state.store.as_ref()).await;
+                    // Reported once the routes are re-read too, so a waiter sees both.
+                    if loaded {
+                        state.served_changes.applied(upto);
+                    }
                 }
             })
         };

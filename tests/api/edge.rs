@@ -36,7 +36,7 @@ on_both_backends!(
 const HOT_WITHIN: StdDuration = StdDuration::from_secs(3);
 
 /// An edge HTTPS listener over the app's state, stopped when dropped.
-struct EdgeUnderTest {
+pub(crate) struct EdgeUnderTest {
     address: SocketAddr,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -50,10 +50,15 @@ impl Drop for EdgeUnderTest {
 }
 
 async fn start_edge(app: &TestApp) -> EdgeUnderTest {
+    start_edge_resyncing(app, StdDuration::from_secs(1)).await
+}
+
+/// An edge that re-reads every `resync` besides after each change through the app.
+pub(crate) async fn start_edge_resyncing(app: &TestApp, resync: StdDuration) -> EdgeUnderTest {
     // Bound before the server is spawned: connecting never races its start.
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");
-    let (edge, reloader) = edgecert::edge::Edge::start(&app.state, StdDuration::from_secs(1))
+    let (edge, reloader) = edgecert::edge::Edge::start(&app.state, resync)
         .await
         .expect("edge starts");
     let limits = ConnectionLimits::from_args(&app.args);
@@ -99,21 +104,25 @@ async fn connect(
 }
 
 /// The leaf the edge serves for `name`.
-async fn served_leaf(edge: &EdgeUnderTest, ca: &TestCa, name: &str) -> std::io::Result<Vec<u8>> {
+pub(crate) async fn served_leaf(
+    edge: &EdgeUnderTest,
+    ca: &TestCa,
+    name: &str,
+) -> std::io::Result<Vec<u8>> {
     let stream = connect(edge, ca, name).await?;
     let (_, session) = stream.get_ref();
     let chain = session.peer_certificates().expect("a verified chain");
     Ok(chain[0].to_vec())
 }
 
-fn leaf_of(bundle_pem: &str) -> Vec<u8> {
+pub(crate) fn leaf_of(bundle_pem: &str) -> Vec<u8> {
     CertificateDer::from_pem_slice(bundle_pem.as_bytes())
         .expect("leaf PEM")
         .to_vec()
 }
 
 #[track_caller]
-fn assert_unrecognized_name(result: std::io::Result<impl Sized>) {
+pub(crate) fn assert_unrecognized_name(result: std::io::Result<impl Sized>) {
     let Err(error) = result else {
         panic!("the handshake succeeded");
     };

@@ -30,6 +30,7 @@ mod quotas;
 mod rate_limit;
 mod request_limits;
 mod startup;
+mod test_controls;
 mod tokens;
 mod upgrade;
 mod upload_limits;
