@@ -79,18 +79,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    tracing::info!(
-        listen = %listener.local_addr()?,
-        database = %config::redact_url_password(&args.database_url),
-        strict = args.strict,
-        "edgecert is serving the API under /client/v4"
-    );
+    // Before the ready line, so whoever waits for that line has seen this one too.
     if args.test_controls {
         tracing::warn!(
             "test controls are on: any API token can reset data, move the clock and force \
              statuses under /_edgecert/; never enable them outside a test environment"
         );
     }
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        database = %config::redact_url_password(&args.database_url),
+        strict = args.strict,
+        "edgecert is serving the API under /client/v4"
+    );
     let grace = std::time::Duration::from_secs(args.shutdown_grace);
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     // The edge listeners stop with the API's.

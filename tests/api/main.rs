@@ -26,6 +26,7 @@ mod observability;
 mod observability_binary;
 mod openapi;
 mod operations;
+mod pytest_example;
 mod quotas;
 mod rate_limit;
 mod request_limits;
