@@ -1,16 +1,17 @@
 //! The test controls under `/_edgecert/` (`--test-controls`): absent unless enabled, behind
 //! the API's tokens; reset by zone, account or everything; the clock, and the statuses that
-//! follow it in the API and at the edge; forced custom hostname statuses.
+//! follow it in the API and at the edge; forced custom hostname statuses. What they refuse is
+//! in `refusals`.
 
 use std::time::Duration as StdDuration;
 
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 use time::Duration;
 
 use crate::common::{
-    ACCOUNT, Backend, OTHER_ZONE, TestApp, ZONE, account_csrs, csr_body, zone_certificates,
-    zone_csrs, zone_hostnames,
+    ACCOUNT, Backend, OTHER_ZONE, TestApp, ZONE, account_csrs, csr_body, send_to,
+    zone_certificates, zone_csrs, zone_hostnames,
 };
 use crate::edge::{
     EdgeUnderTest, assert_unrecognized_name, leaf_of, served_leaf, start_edge_resyncing,
@@ -18,18 +19,17 @@ use crate::edge::{
 use crate::on_both_backends;
 use crate::testca::TestCa;
 
+mod refusals;
+
 on_both_backends!(
-    the_routes_are_absent_unless_enabled,
-    the_routes_need_an_api_token,
     resetting_a_zone_leaves_other_zones_and_the_edge_stops_serving_it,
     resetting_everything_keeps_tokens_settings_and_the_key_pool,
     advancing_the_clock_expires_certificates_in_the_api_and_at_the_edge,
     forced_statuses_show_in_get_and_list_until_cleared,
-    invalid_controls_are_refused_with_their_codes,
 );
 
-const RESET: &str = "/_edgecert/reset";
-const CLOCK: &str = "/_edgecert/clock";
+pub(crate) const RESET: &str = "/_edgecert/reset";
+pub(crate) const CLOCK: &str = "/_edgecert/clock";
 
 /// A guard against a hang only: waits end on the edge's own report, never on a timer.
 const EDGE_WITHIN: StdDuration = StdDuration::from_secs(30);
@@ -37,7 +37,7 @@ const EDGE_WITHIN: StdDuration = StdDuration::from_secs(30);
 /// Long enough that only changes through the app make the edge re-read during a test.
 const NO_RESYNC: StdDuration = StdDuration::from_secs(3600);
 
-fn status_path(zone: &str, id: &str) -> String {
+pub(crate) fn status_path(zone: &str, id: &str) -> String {
     format!("/_edgecert/zones/{zone}/custom_hostnames/{id}/status")
 }
 
@@ -104,7 +104,7 @@ async fn hostname_with_certificate(
 }
 
 /// A hostname with no certificate yet (pending validation).
-async fn pending_hostname(app: &TestApp, hostname: &str) -> String {
+pub(crate) async fn pending_hostname(app: &TestApp, hostname: &str) -> String {
     let created = app
         .post(
             &zone_hostnames(ZONE),
@@ -132,84 +132,11 @@ async fn custom_certificate(app: &TestApp, ca: &TestCa, zone: &str, host: &str) 
         .to_string()
 }
 
-fn total(list: &crate::common::TestResponse) -> u64 {
+pub(crate) fn total(list: &crate::common::TestResponse) -> u64 {
     list.assert_success(StatusCode::OK);
     list.body["result_info"]["total_count"]
         .as_u64()
         .expect("total_count")
-}
-
-async fn the_routes_are_absent_unless_enabled(backend: Backend) {
-    let app = TestApp::new(backend).await;
-    app.create_csr(&csr_body("app.example.com")).await;
-    let unknown = app.get("/_edgecert/nothing-here").await;
-    assert_eq!(unknown.codes(), [7000], "{}", unknown.body);
-    let id = "7b163417-1d2b-4c84-a38a-2fb7a0cd7752";
-    for (method, path, body) in [
-        (Method::POST, RESET.to_string(), Some("{}")),
-        (Method::GET, CLOCK.to_string(), None),
-        (
-            Method::PUT,
-            CLOCK.to_string(),
-            Some(r#"{"advance_seconds": 86400}"#),
-        ),
-        (Method::DELETE, CLOCK.to_string(), None),
-        (
-            Method::PATCH,
-            status_path(ZONE, id),
-            Some(r#"{"status": "blocked"}"#),
-        ),
-        (Method::DELETE, status_path(ZONE, id), None),
-    ] {
-        let answer = app.call(method.clone(), &path, body).await;
-        // Exactly what a path edgecert has never heard of gets, so nothing gives them away.
-        assert_eq!(answer.status, unknown.status, "{method} {path}");
-        assert_eq!(answer.codes(), unknown.codes(), "{method} {path}");
-    }
-    // Nothing ran: the CSR is still there and the clock was not moved.
-    assert_eq!(total(&app.get(&zone_csrs(ZONE)).await), 1);
-    assert_eq!(app.state.clock.offset(), Duration::ZERO);
-}
-
-async fn the_routes_need_an_api_token(backend: Backend) {
-    let app = TestApp::with(backend, |args| args.test_controls = true).await;
-    let body = r#"{"advance_seconds": 86400}"#;
-    let anonymous = app
-        .send(
-            Request::builder().method(Method::PUT).uri(CLOCK),
-            Some(body),
-        )
-        .await;
-    anonymous.assert_error(StatusCode::BAD_REQUEST, &[1402]);
-    let wrong = app
-        .send(
-            Request::builder().method(Method::POST).uri(RESET).header(
-                "authorization",
-                "Bearer not-a-token-of-this-instance-000000",
-            ),
-            Some("{}"),
-        )
-        .await;
-    wrong.assert_error(StatusCode::UNAUTHORIZED, &[1000]);
-    assert_eq!(app.state.clock.offset(), Duration::ZERO, "refused, not run");
-
-    // The other credential headers of the API work too.
-    let with_key = app
-        .send(
-            Request::builder()
-                .method(Method::PUT)
-                .uri(CLOCK)
-                .header("x-auth-key", crate::common::TOKEN),
-            Some(body),
-        )
-        .await;
-    let clock = with_key.assert_success(StatusCode::OK);
-    assert_eq!(clock["offset_seconds"].as_f64(), Some(86400.0), "{clock}");
-    let read = app.get(CLOCK).await;
-    assert_eq!(
-        read.assert_success(StatusCode::OK)["offset_seconds"],
-        86400.0
-    );
 }
 
 async fn resetting_a_zone_leaves_other_zones_and_the_edge_stops_serving_it(backend: Backend) {
@@ -488,6 +415,21 @@ async fn forced_statuses_show_in_get_and_list_until_cleared(backend: Backend) {
     expected(edited.assert_success(StatusCode::ACCEPTED));
     // Only the API shows it: the edge has no certificate to serve for the name.
     assert_unrecognized_name(served_leaf(&edge, &ca, "forced.example.com").await);
+    // The same database served without the test controls shows the computed statuses.
+    let mut off = app.state.clone();
+    off.test_controls = false;
+    let request = Request::builder()
+        .uri(&path)
+        .header("authorization", format!("Bearer {}", crate::common::TOKEN))
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let plain = send_to(&edgecert::http::router(off), request).await;
+    let plain = plain.assert_success(StatusCode::OK);
+    assert_eq!(
+        (plain["status"].clone(), plain["ssl"]["status"].clone()),
+        (json!("pending"), json!("pending_validation"))
+    );
+    assert_eq!(plain["verification_errors"], json!([]));
 
     // Null returns one field to its computed value; the rest stay forced.
     let partly = app
@@ -523,90 +465,4 @@ async fn forced_statuses_show_in_get_and_list_until_cleared(backend: Backend) {
     assert_eq!(app.count_rows("custom_hostname_status_overrides").await, 1);
     app.delete(&path).await.assert_success(StatusCode::OK);
     assert_eq!(app.count_rows("custom_hostname_status_overrides").await, 0);
-}
-
-async fn invalid_controls_are_refused_with_their_codes(backend: Backend) {
-    let app = TestApp::with(backend, |args| args.test_controls = true).await;
-    let id = pending_hostname(&app, "app.example.com").await;
-    let path = status_path(ZONE, &id);
-    let pointer = |answer: &crate::common::TestResponse| {
-        answer.body["errors"][0]["source"]["pointer"].clone()
-    };
-
-    let unknown = app.patch(&path, &json!({"status": "activ"})).await;
-    unknown.assert_error(StatusCode::BAD_REQUEST, &[99003]);
-    assert_eq!(pointer(&unknown), "/status");
-    let message = unknown.body["errors"][0]["message"]
-        .as_str()
-        .expect("message");
-    assert!(
-        message.contains("\"activ\"") && message.contains("pending_blocked"),
-        "{message}"
-    );
-    // `expired` is an ssl status, not a hostname status.
-    let wrong_list = app
-        .patch(&path, &json!({"ssl": {"status": "blocked"}}))
-        .await;
-    wrong_list.assert_error(StatusCode::BAD_REQUEST, &[99003]);
-    assert_eq!(pointer(&wrong_list), "/ssl/status");
-    let typo = app.patch(&path, &json!({"ssl_status": "active"})).await;
-    typo.assert_error(StatusCode::BAD_REQUEST, &[99003]);
-    assert_eq!(pointer(&typo), "/ssl_status");
-    let errors = app
-        .patch(&path, &json!({"verification_errors": [42]}))
-        .await;
-    errors.assert_error(StatusCode::BAD_REQUEST, &[99003]);
-    assert_eq!(pointer(&errors), "/verification_errors/0");
-    // Nothing was forced by the refused requests.
-    assert_eq!(app.count_rows("custom_hostname_status_overrides").await, 0);
-
-    let missing = status_path(ZONE, "7b163417-1d2b-4c84-a38a-2fb7a0cd7752");
-    app.patch(&missing, &json!({"status": "active"}))
-        .await
-        .assert_error(StatusCode::NOT_FOUND, &[1436]);
-    app.delete(&missing)
-        .await
-        .assert_error(StatusCode::NOT_FOUND, &[1436]);
-    // A hostname of another zone is not found in this one.
-    app.patch(&status_path(OTHER_ZONE, &id), &json!({"status": "active"}))
-        .await
-        .assert_error(StatusCode::NOT_FOUND, &[1436]);
-    app.patch(
-        &status_path(ZONE, "not-an-id"),
-        &json!({"status": "active"}),
-    )
-    .await
-    .assert_error(StatusCode::BAD_REQUEST, &[1435]);
-    app.patch(&status_path("ZONE", &id), &json!({"status": "active"}))
-        .await
-        .assert_error(StatusCode::BAD_REQUEST, &[1401]);
-
-    app.post(RESET, &json!({"zone_id": ZONE, "account_id": ACCOUNT}))
-        .await
-        .assert_error(StatusCode::BAD_REQUEST, &[99001]);
-    app.post(RESET, &json!({"zone_id": "example.com"}))
-        .await
-        .assert_error(StatusCode::BAD_REQUEST, &[1401]);
-    app.call(Method::POST, RESET, None)
-        .await
-        .assert_error(StatusCode::BAD_REQUEST, &[1400]);
-    // None of them removed anything.
-    assert_eq!(total(&app.get(&zone_hostnames(ZONE)).await), 1);
-
-    for body in [
-        json!({}),
-        json!({"now": "next tuesday"}),
-        json!({"now": "2030-01-01T00:00:00Z", "advance_seconds": 5}),
-        json!({"advance_seconds": "5"}),
-        json!({"now": "10000-01-01T00:00:00Z"}),
-        json!({"now": "1969-12-31T23:59:59Z"}),
-        json!({"advance_seconds": -1e11}),
-    ] {
-        let answer = app.put(CLOCK, &body).await;
-        answer.assert_error(StatusCode::BAD_REQUEST, &[99002]);
-    }
-    assert_eq!(app.state.clock.offset(), Duration::ZERO, "never moved");
-    app.call(Method::POST, CLOCK, Some("{}"))
-        .await
-        .assert_error(StatusCode::METHOD_NOT_ALLOWED, &[7001]);
 }
