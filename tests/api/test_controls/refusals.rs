@@ -77,7 +77,9 @@ async fn the_routes_need_an_api_token(backend: Backend) {
             Request::builder()
                 .method(Method::PUT)
                 .uri(CLOCK)
-                .header("x-auth-key", crate::common::TOKEN),
+                .header("x-auth-key", crate::common::TOKEN)
+                .header("x-auth-email", "tests@example.com")
+                .header("content-type", "application/json"),
             Some(body),
         )
         .await;
@@ -152,7 +154,8 @@ async fn invalid_controls_are_refused_with_their_codes(backend: Backend) {
     app.post(RESET, &json!({"zone_id": "example.com"}))
         .await
         .assert_error(StatusCode::BAD_REQUEST, &[1401]);
-    app.call(Method::POST, RESET, None)
+    // An empty body is no way to say "everything": that takes `{}`.
+    app.call(Method::POST, RESET, Some(""))
         .await
         .assert_error(StatusCode::BAD_REQUEST, &[1400]);
     // None of them removed anything.
