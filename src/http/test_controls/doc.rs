@@ -22,6 +22,7 @@ success_schema!(
 
 /// The body of a reset: `{}` resets everything; or name one zone or one account.
 #[derive(utoipa::ToSchema)]
+#[schema(max_properties = 1)]
 #[expect(
     dead_code,
     reason = "a schema for the OpenAPI document; the parser reads the request itself"
@@ -37,6 +38,7 @@ pub struct ResetRequest {
 
 /// The body of a clock change: exactly one of the two fields.
 #[derive(utoipa::ToSchema)]
+#[schema(max_properties = 1)]
 #[expect(
     dead_code,
     reason = "a schema for the OpenAPI document; the parser reads the request itself"
