@@ -162,6 +162,7 @@ pub async fn reset(
         instance's own and is forgotten at restart.",
     responses((status = 200, description = "The clock.", body = ClockEnvelope)),
 )]
+#[instrument(skip_all)]
 pub async fn clock(State(state): State<AppState>) -> Envelope<ClockView> {
     Envelope::ok(ClockView::read(&state.clock))
 }
