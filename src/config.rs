@@ -226,6 +226,12 @@ pub struct ServeArgs {
     /// Custom CSRs per zone or account. Unset: unlimited.
     #[arg(long, env = "EDGECERT_QUOTA_CUSTOM_CSRS")]
     pub quota_custom_csrs: Option<u64>,
+    /// Serve the test controls under /_edgecert/ (reset data, move the clock, force custom
+    /// hostname statuses; see the README's "Testing your integration"). For test
+    /// environments only: anyone with an API token can erase everything. Off: those paths
+    /// answer like any unknown path.
+    #[arg(long, env = "EDGECERT_TEST_CONTROLS", value_parser = BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
+    pub test_controls: bool,
 
     /// Log line format.
     #[arg(long, env = "EDGECERT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -271,6 +277,7 @@ impl ServeArgs {
             quota_custom_hostnames_hard_cap: None,
             quota_custom_certificates: None,
             quota_custom_csrs: None,
+            test_controls: false,
             log_format: LogFormat::Text,
             acme: AcmeArgs::default(),
         }
@@ -339,6 +346,7 @@ impl fmt::Debug for ServeArgs {
             )
             .field("quota_custom_certificates", &self.quota_custom_certificates)
             .field("quota_custom_csrs", &self.quota_custom_csrs)
+            .field("test_controls", &self.test_controls)
             .field("log_format", &self.log_format)
             .field("acme", &self.acme)
             .finish()
@@ -505,6 +513,10 @@ mod tests {
         assert_eq!(default_of("listen"), Some(embedded.listen.to_string()));
         assert_eq!(default_of("database_url"), Some(embedded.database_url));
         assert_eq!(default_of("strict"), Some(embedded.strict.to_string()));
+        assert_eq!(
+            default_of("test_controls"),
+            Some(embedded.test_controls.to_string())
+        );
         for (id, embedded) in [
             ("header_read_timeout", embedded.header_read_timeout),
             ("body_read_timeout", embedded.body_read_timeout),

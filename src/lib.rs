@@ -81,6 +81,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
+    // Before the ready line, so whoever waits for that line has seen this one too.
+    if args.test_controls {
+        tracing::warn!(
+            "test controls are on: any API token can reset data, move the clock and force \
+             statuses under /_edgecert/; never enable them outside a test environment"
+        );
+    }
     tracing::info!(
         listen = %listener.local_addr()?,
         database = %config::redact_url_password(&args.database_url),

@@ -4,6 +4,7 @@
 
 pub mod certificates;
 mod clock;
+pub mod controls;
 pub mod csrs;
 pub mod fallback_origins;
 pub mod hostnames;
@@ -51,6 +52,8 @@ pub struct AppState {
     /// Roots that uploaded certificates must chain to; parsed once at start-up.
     pub trust: Arc<TrustStore>,
     pub strict: bool,
+    /// Whether the `/_edgecert/` test controls are served and forced statuses shown.
+    pub test_controls: bool,
     /// Requests still running, answered or not.
     pub in_flight: InFlight,
     /// The `/readyz` probe in progress, shared by concurrent callers.
@@ -67,36 +70,67 @@ pub struct AppState {
 
 /// Tells the edge that what it serves may have changed (an upload, edit, delete or
 /// prioritize through this instance), so it re-reads now rather than at its next resync.
-/// Several changes before the edge wakes are one re-read. Each change is numbered, so a
-/// caller can tell when the edge serves a re-read that began after its change
-/// ([`crate::edge::Edge::reloads`]).
-#[derive(Clone, Debug, Default)]
-pub struct ServedChanges(Arc<ServedChangesInner>);
+/// Several changes before the edge wakes are one re-read. Changes are numbered, and the edge
+/// reports which it has applied, so a caller can wait until its own change is served.
+#[derive(Clone, Debug)]
+pub struct ServedChanges(Arc<ChangeLog>);
 
-#[derive(Debug, Default)]
-struct ServedChangesInner {
+#[derive(Debug)]
+struct ChangeLog {
     wake: tokio::sync::Notify,
-    sequence: std::sync::atomic::AtomicU64,
+    /// Changes recorded so far.
+    recorded: std::sync::atomic::AtomicU64,
+    /// The last change the edge's current map was read after.
+    applied: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for ServedChanges {
+    fn default() -> Self {
+        Self(Arc::new(ChangeLog {
+            wake: tokio::sync::Notify::new(),
+            recorded: std::sync::atomic::AtomicU64::new(0),
+            applied: tokio::sync::watch::Sender::new(0),
+        }))
+    }
 }
 
 impl ServedChanges {
-    /// Records a change; never waits.
+    /// Records a change (made and committed before this call); never waits.
     pub fn changed(&self) {
-        // Numbered before the wake-up, so the re-read it causes reads this number or a later one.
         self.0
-            .sequence
+            .recorded
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.0.wake.notify_one();
-    }
-
-    /// The number of the last change recorded (0 before the first).
-    pub fn sequence(&self) -> u64 {
-        self.0.sequence.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Completes once a change has been recorded since the last call returned.
     pub async fn wait(&self) {
         self.0.wake.notified().await;
+    }
+
+    /// The number of the last change recorded (0 before the first). The edge takes it before a re-read and passes
+    /// it to [`ServedChanges::applied`] once the map read is served.
+    pub fn sequence(&self) -> u64 {
+        self.0.recorded.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The edge now serves a map read after change `upto` (and every earlier one).
+    pub fn applied(&self, upto: u64) {
+        self.0.applied.send_if_modified(|applied| {
+            let newer = upto > *applied;
+            if newer {
+                *applied = upto;
+            }
+            newer
+        });
+    }
+
+    /// Completes once the edge serves a map read after change `change` (from
+    /// [`ServedChanges::sequence`] after making it). Never completes without a running edge.
+    pub async fn served(&self, change: u64) {
+        let mut applied = self.0.applied.subscribe();
+        // The sender lives as long as `self`, so the wait cannot fail.
+        let _ = applied.wait_for(|applied| *applied >= change).await;
     }
 }
 
@@ -233,5 +267,34 @@ pub(crate) mod testing {
         }
         let (state, _) = AppState::open(&args).await.expect("open state");
         TestState { state, _dir: dir }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ServedChanges;
+
+    /// A wait for a change ends only once the edge reports a map read after it.
+    #[tokio::test]
+    async fn a_change_is_served_once_a_map_read_after_it_is_applied() {
+        let changes = ServedChanges::default();
+        changes.changed();
+        let first = changes.sequence();
+        changes.changed();
+        let second = changes.sequence();
+        assert_eq!((first, second), (1, 2));
+        // Already served: completes at once.
+        changes.applied(first);
+        changes.served(first).await;
+        let waiting = tokio::spawn({
+            let changes = changes.clone();
+            async move { changes.served(second).await }
+        });
+        // An older map reported again does not count.
+        changes.applied(first);
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        changes.applied(second);
+        waiting.await.expect("the wait ends");
     }
 }

@@ -118,6 +118,7 @@ impl AppState {
                     .map(|policy| Arc::new(super::rate_limit::RateLimiter::new(policy))),
                 trust: Arc::new(trust),
                 strict: args.strict,
+                test_controls: args.test_controls,
                 in_flight: super::InFlight::default(),
                 readiness: super::ReadinessProbe::default(),
                 served_changes: super::ServedChanges::default(),
@@ -208,6 +209,7 @@ pub fn check_config(args: &ServeArgs) -> anyhow::Result<Vec<String>> {
         Some(acme) => format!("managed certificates: ACME directory {}", acme.directory()),
         None => "managed certificates: off (no EDGECERT_ACME_DIRECTORY)".to_string(),
     });
+    report.push(format!("test controls: {}", args.test_controls));
     report.push(match args.rate_limit {
         Some(policy) => format!("rate limit: {policy} per token, per instance"),
         None => "rate limit: off".to_string(),

@@ -127,6 +127,7 @@ impl Edge {
         tracing::info!(hostnames = route_map.len(), "edge routes loaded");
         routes.replace(route_map);
         let (reloaded, reloads) = watch::channel(covers);
+        state.served_changes.applied(covers.local);
         let reloader = {
             let resolver = Arc::clone(&resolver);
             let routes = Arc::clone(&routes);
@@ -143,17 +144,28 @@ impl Edge {
                     routes.reload(state.store.as_ref()).await;
                     let previous = resolver.current();
                     let now = state.clock.now();
-                    match ServedMap::load(state.store.as_ref(), &state.master_key, &previous, now)
-                        .await
+                    let loaded = match ServedMap::load(
+                        state.store.as_ref(),
+                        &state.master_key,
+                        &previous,
+                        now,
+                    )
+                    .await
                     {
                         Ok(map) => {
                             resolver.replace(map);
-                            reloaded.send_replace(covers);
+                            true
                         }
                         // The map served so far stays; the next change or resync retries.
                         Err(error) => {
-                            tracing::warn!(%error, "cannot reload the edge certificates")
+                            tracing::warn!(%error, "cannot reload the edge certificates");
+                            false
                         }
+                    };
+                    // Announced once both maps are current (routes were re-read first).
+                    if loaded {
+                        state.served_changes.applied(covers.local);
+                        reloaded.send_replace(covers);
                     }
                 }
             })

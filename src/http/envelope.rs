@@ -90,13 +90,18 @@ impl<V: Serialize> Envelope<Vec<V>> {
     where
         V: From<R>,
     {
+        Self::page_with(found, request, V::from)
+    }
+
+    /// One page of a list, each record shown by `view`.
+    pub fn page_with<R>(found: Page<R>, request: PageRequest, view: impl FnMut(R) -> V) -> Self {
         let info = ResultInfo::new(
             request.page,
             request.per_page,
             found.items.len(),
             found.total_count,
         );
-        Self::list(found.items.into_iter().map(V::from).collect(), info)
+        Self::list(found.items.into_iter().map(view).collect(), info)
     }
 }
 

@@ -145,6 +145,16 @@ pub mod code {
         CERT_KEY_INVALID = 2106, BAD_REQUEST;
         CERT_KEY_MISMATCH = 2200, BAD_REQUEST;
 
+        // The test controls (`/_edgecert/`): edgecert's own codes, outside the ranges the real
+        // API uses, as these routes have no counterpart there.
+        /// A reset body that is not `{}`, `{"zone_id"}` or `{"account_id"}`.
+        CONTROL_RESET_SCOPE = 99001, BAD_REQUEST;
+        /// A clock body that is not one of `now` or `advance_seconds`, or would move the clock
+        /// out of the years 1970 to 9999.
+        CONTROL_CLOCK = 99002, BAD_REQUEST;
+        /// A forced status the real API never shows, or a bad forced error list.
+        CONTROL_STATUS = 99003, BAD_REQUEST;
+
         INTERNAL = 1500, INTERNAL_SERVER_ERROR;
         /// At the connection cap, or shutting down: try again shortly.
         SERVER_UNAVAILABLE = 1500, SERVICE_UNAVAILABLE;
@@ -507,6 +517,9 @@ mod tests {
             ("CERT_NO_LEAF", 2101, 400),
             ("CERT_KEY_INVALID", 2106, 400),
             ("CERT_KEY_MISMATCH", 2200, 400),
+            ("CONTROL_RESET_SCOPE", 99001, 400),
+            ("CONTROL_CLOCK", 99002, 400),
+            ("CONTROL_STATUS", 99003, 400),
             ("INTERNAL", 1500, 500),
             ("SERVER_UNAVAILABLE", 1500, 503),
             ("DATABASE_UNAVAILABLE", 1500, 503),

@@ -214,7 +214,8 @@ pub async fn path_param(parts: &mut Parts, name: &str) -> Result<Option<String>,
         .map(|(_, value)| value.to_string()))
 }
 
-fn is_tag(id: &str) -> bool {
+/// A zone or account ID: 32 lowercase hexadecimal characters.
+pub(crate) fn is_tag(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 

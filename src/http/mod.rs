@@ -14,6 +14,7 @@ pub(crate) mod observe;
 pub mod openapi;
 mod rate_limit;
 mod san;
+mod test_controls;
 mod uploads;
 
 use axum::extract::{OriginalUri, Request};
@@ -43,8 +44,18 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::require_credentials,
         ));
-    Router::new()
-        .nest("/client/v4", api)
+    let mut router = Router::new().nest("/client/v4", api);
+    // Absent unless enabled, so without `--test-controls` these paths are unknown like any other.
+    if state.test_controls {
+        let controls = test_controls::routes()
+            .method_not_allowed_fallback(method_not_allowed)
+            .route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                auth::require_credentials,
+            ));
+        router = router.nest("/_edgecert", controls);
+    }
+    router
         // The API description and its reference page: public, like Cloudflare's own.
         .route(
             "/client/v4/openapi.json",

@@ -20,7 +20,7 @@ use super::error::{
     BODY_ERRORS, COMMON_ERRORS, ChainedError, Code, ErrorDetail, ErrorSource, OperationErrors,
     retry_headers,
 };
-use super::{custom_certificates, custom_csrs, custom_hostnames, fallback_origin};
+use super::{custom_certificates, custom_csrs, custom_hostnames, fallback_origin, test_controls};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -50,6 +50,12 @@ use super::{custom_certificates, custom_csrs, custom_hostnames, fallback_origin}
         custom_certificates::edit,
         custom_certificates::delete,
         custom_certificates::prioritize,
+        test_controls::reset,
+        test_controls::clock,
+        test_controls::set_clock,
+        test_controls::system_clock,
+        test_controls::force_status,
+        test_controls::clear_status,
     ),
     components(schemas(ErrorEnvelope, ErrorDetail, ErrorSource, ChainedError, ResultInfo)),
     modifiers(&Documented),
@@ -58,16 +64,21 @@ use super::{custom_certificates, custom_csrs, custom_hostnames, fallback_origin}
         (name = "Custom CSRs", description = "Certificate signing requests whose private keys stay in edgecert."),
         (name = "Custom hostnames", description = "SSL for SaaS custom hostnames (zone scope)."),
         (name = "Custom certificates", description = "Zone Custom SSL certificates."),
+        (name = "Test controls", description = "edgecert's own routes for test suites, outside \
+            `/client/v4` and served only with `--test-controls` (`EDGECERT_TEST_CONTROLS=true`); \
+            otherwise they answer like any unknown path. They take the same API tokens and answer \
+            in the same envelope. Never enable them where the data matters: any token can erase it."),
     )
 )]
 pub struct ApiDoc;
 
 /// Every resource's error table.
-const TABLES: [&[OperationErrors]; 4] = [
+const TABLES: [&[OperationErrors]; 5] = [
     custom_csrs::ERRORS,
     custom_hostnames::ERRORS,
     fallback_origin::ERRORS,
     custom_certificates::ERRORS,
+    test_controls::ERRORS,
 ];
 
 /// Security schemes, error responses and the account-scope copies of the CSR routes.

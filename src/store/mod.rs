@@ -24,7 +24,8 @@ pub use managed::{
 pub use postgres::PostgresStore;
 pub use records::{
     CertificateOptions, CertificateRecord, FallbackOriginRecord, HostnameFilter, HostnameMatch,
-    HostnameRecord, HostnameRoute, KeyRef, SslOptions, StoredCertificate,
+    HostnameRecord, HostnameRoute, KeyRef, ResetCounts, SslOptions, StatusOverride,
+    StoredCertificate,
 };
 pub use sqlite::SqliteStore;
 
@@ -414,6 +415,26 @@ pub trait Store: ManagedStore + Send + Sync + fmt::Debug + 'static {
         &self,
         zone_id: &str,
     ) -> Result<Option<FallbackOriginRecord>, StoreError>;
+
+    /// Removes everything of `scope` (every scope when `None`) in one transaction: CSRs and
+    /// their keys, custom hostnames and custom certificates with the keys uploaded with them,
+    /// fallback origins and forced statuses. API tokens, settings and the key pool stay.
+    async fn reset(&self, scope: Option<&Scope>) -> Result<ResetCounts, StoreError>;
+    /// The forced statuses of the zone's hostnames (of one of them, with `hostname_id`).
+    async fn status_overrides(
+        &self,
+        zone_id: &str,
+        hostname_id: Option<Uuid>,
+    ) -> Result<Vec<(Uuid, StatusOverride)>, StoreError>;
+    /// Stores a hostname's forced statuses at `at`, or removes them when `value` is empty;
+    /// `NotFound` when the zone has no such hostname.
+    async fn put_status_override(
+        &self,
+        zone_id: &str,
+        hostname_id: Uuid,
+        value: &StatusOverride,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
 
     /// The stored digests of every API token that may call the API (keyed hashes, or plain
     /// SHA-256 in rows written by earlier releases; see `app::tokens`).

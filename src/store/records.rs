@@ -161,3 +161,31 @@ pub(super) fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
 pub(super) fn from_json<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("stored JSON: {e}")))
 }
+
+/// A custom hostname's statuses forced through the test controls, shown over the ones
+/// edgecert computes. `None` shows the computed value; error lists are messages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusOverride {
+    pub status: Option<String>,
+    pub ssl_status: Option<String>,
+    pub verification_errors: Option<Vec<String>>,
+    pub ssl_validation_errors: Option<Vec<String>>,
+}
+
+impl StatusOverride {
+    /// Nothing forced: the hostname shows its computed statuses.
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
+/// What a reset removed, by table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResetCounts {
+    pub custom_csrs: u64,
+    pub custom_hostnames: u64,
+    pub custom_certificates: u64,
+    pub fallback_origins: u64,
+    /// Keys of the CSRs and keys uploaded with hostnames and certificates.
+    pub private_keys: u64,
+}

@@ -72,8 +72,13 @@ const HTTP_METHODS: [Method; 8] = [
     Method::TRACE,
 ];
 
+/// An app serving every documented route, the test controls' included.
+async fn app_with_every_route(backend: Backend) -> TestApp {
+    TestApp::with(backend, |args| args.test_controls = true).await
+}
+
 async fn missing_credentials_are_400_1402_on_every_route(backend: Backend) {
-    let app = TestApp::new(backend).await;
+    let app = app_with_every_route(backend).await;
     let operations = every_documented_operation(&app).await;
     // The routes tested before the list came from the document, and both scopes: a document
     // that lost routes must not shrink this test unnoticed.
@@ -230,7 +235,7 @@ async fn unknown_credentials_are_401_malformed_ones_400_6003(backend: Backend) {
 /// Every documented operation that takes a body refuses one not declared as JSON with the real
 /// API's 400 6003, caused by 6105, before anything is written; bodiless methods need no type.
 async fn bodies_must_be_sent_as_json_on_every_route_that_takes_one(backend: Backend) {
-    let app = TestApp::new(backend).await;
+    let app = app_with_every_route(backend).await;
     let body = csr_body("app.example.com").to_string();
     let mut checked = 0;
     for (method, path) in every_documented_operation(&app).await {

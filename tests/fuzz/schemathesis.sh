@@ -38,7 +38,10 @@ fi
 
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 token="fuzz-$(openssl rand -hex 16)"
-env -i PATH="$PATH" NO_COLOR=1 RUST_LOG=warn \
+# With the test controls on, so their documented routes are fuzzed too (off, they answer like
+# unknown paths, not as documented). Resets and clock moves in between are harmless here: the
+# checks ask for conformant answers, not for data to survive.
+env -i PATH="$PATH" NO_COLOR=1 RUST_LOG=warn EDGECERT_TEST_CONTROLS=true \
     EDGECERT_LISTEN="127.0.0.1:$port" EDGECERT_BOOTSTRAP_TOKEN="$token" \
     DATABASE_URL="sqlite://$tmp/edgecert.db" \
     "$bin" serve >"$tmp/server.log" 2>&1 &

@@ -166,7 +166,7 @@ pub async fn create(
     let record = certificates::create(&state, &zone.0, certificate_pem, key, options)
         .await
         .map_err(|error| certificate_error(error, Some(&body)))?;
-    Ok(Envelope::ok(record.into()))
+    Ok(Envelope::ok(CertificateView::at(record, state.clock.now())))
 }
 
 #[utoipa::path(
@@ -194,7 +194,7 @@ pub async fn edit(
     let record = certificates::edit(&state, current, options, replacement)
         .await
         .map_err(|error| certificate_error(error, Some(&body)))?;
-    Ok(Envelope::ok(record.into()))
+    Ok(Envelope::ok(CertificateView::at(record, state.clock.now())))
 }
 
 #[utoipa::path(
@@ -216,7 +216,7 @@ pub async fn fetch(
     id: CertificateId,
 ) -> Result<Envelope<CertificateView>, ApiError> {
     let record = certificates::get(&state, &zone.0, id.0).await?;
-    Ok(Envelope::ok(record.into()))
+    Ok(Envelope::ok(CertificateView::at(record, state.clock.now())))
 }
 
 pub(crate) const MATCHES: [&str; 2] = ["any", "all"];
@@ -239,7 +239,10 @@ pub async fn list(
 ) -> Result<Envelope<Vec<CertificateView>>, ApiError> {
     query.choice("match", &MATCHES)?;
     let found = certificates::list(&state, &zone.0, page).await?;
-    Ok(Envelope::page(found, page))
+    let now = state.clock.now();
+    Ok(Envelope::page_with(found, page, |record| {
+        CertificateView::at(record, now)
+    }))
 }
 
 #[utoipa::path(
@@ -284,8 +287,11 @@ pub async fn prioritize(
 ) -> Result<Envelope<Vec<CertificateView>>, ApiError> {
     let priorities = request::parse_priorities(&body)?;
     let all = certificates::prioritize(&state, &zone.0, &priorities).await?;
+    let now = state.clock.now();
     Ok(Envelope::ok(
-        all.into_iter().map(CertificateView::from).collect(),
+        all.into_iter()
+            .map(|record| CertificateView::at(record, now))
+            .collect(),
     ))
 }
 

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 use serde_json::Value;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::http::rfc3339;
@@ -16,7 +17,8 @@ pub struct CertificateView {
     issuer: String,
     signature: String,
     serial_number: String,
-    /// Always `active`.
+    /// `active`, or `expired` once `expires_on` has passed (by edgecert's clock). An upload
+    /// is live at once, so the real API's `pending` and `initializing` are never shown.
     #[schema(value_type = String, example = "active")]
     status: &'static str,
     bundle_method: String,
@@ -41,9 +43,15 @@ pub struct CertificateView {
     keyless_server: Option<Value>,
 }
 
-impl From<CertificateRecord> for CertificateView {
-    fn from(record: CertificateRecord) -> Self {
+impl CertificateView {
+    /// The certificate as shown at `now`.
+    pub fn at(record: CertificateRecord, now: OffsetDateTime) -> Self {
         let certificate = record.certificate;
+        let status = if certificate.expires_on <= now {
+            "expired"
+        } else {
+            "active"
+        };
         Self {
             id: record.id,
             zone_id: record.zone_id,
@@ -51,7 +59,7 @@ impl From<CertificateRecord> for CertificateView {
             issuer: certificate.issuer,
             signature: certificate.signature,
             serial_number: certificate.serial_number,
-            status: "active",
+            status,
             bundle_method: record.options.bundle_method,
             certificate_type: record.options.certificate_type,
             geo_restrictions: record.options.geo_restrictions,

@@ -6,6 +6,8 @@ pub(super) mod request;
 mod ssl_settings;
 pub mod view;
 
+use std::collections::HashMap;
+
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -23,8 +25,9 @@ use super::envelope::Envelope;
 use super::error::{ApiError, Code, OperationErrors, code};
 use super::extract::{IdParam, JsonObject, Pagination, PathId, QueryPairs, ZoneId, ZonePath};
 use super::uploads::{UploadCodes, UploadFields, upload_error};
-use crate::app::AppState;
 use crate::app::hostnames::{self, HostnameError};
+use crate::app::{AppState, controls};
+use crate::store::HostnameRecord;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -218,7 +221,9 @@ pub async fn create(
     let record = hostnames::create(&state, &zone.0, hostname, settings)
         .await
         .map_err(|error| hostname_error(error, names_csr(&body)))?;
-    let mut envelope = Envelope::created(HostnameView::from(record));
+    // A new hostname has nothing forced on it yet.
+    let view = HostnameView::new(record, state.clock.now(), None);
+    let mut envelope = Envelope::created(view);
     if let Some(notice) = quota::past_allocation(&state, &zone.0).await? {
         envelope = envelope.with_notice(notice);
     }
@@ -252,7 +257,8 @@ pub async fn edit(
     let record = hostnames::edit(&state, current, settings)
         .await
         .map_err(|error| hostname_error(error, names_csr(&body)))?;
-    let mut response = Envelope::ok(HostnameView::from(record)).into_response();
+    let view = shown(&state, record).await?;
+    let mut response = Envelope::ok(view).into_response();
     *response.status_mut() = StatusCode::ACCEPTED;
     Ok(response)
 }
@@ -276,7 +282,7 @@ pub async fn fetch(
     id: HostnameId,
 ) -> Result<Envelope<HostnameView>, ApiError> {
     let record = hostnames::get(&state, &zone.0, id.0).await?;
-    Ok(Envelope::ok(record.into()))
+    Ok(Envelope::ok(shown(&state, record).await?))
 }
 
 #[utoipa::path(
@@ -297,7 +303,26 @@ pub async fn list(
 ) -> Result<Envelope<Vec<HostnameView>>, ApiError> {
     let filter = request::parse_filter(&query)?;
     let found = hostnames::list(&state, &zone.0, &filter, page).await?;
-    Ok(Envelope::page(found, page))
+    let forced = if found.items.is_empty() {
+        HashMap::new()
+    } else {
+        controls::forced_statuses(&state, &zone.0, None).await?
+    };
+    let now = state.clock.now();
+    Ok(Envelope::page_with(found, page, |record| {
+        let forced = forced.get(&record.id);
+        HostnameView::new(record, now, forced)
+    }))
+}
+
+/// One hostname as the API shows it now, with whatever the test controls force on it.
+pub(super) async fn shown(
+    state: &AppState,
+    record: HostnameRecord,
+) -> Result<HostnameView, ApiError> {
+    let forced = controls::forced_statuses(state, &record.zone_id, Some(record.id)).await?;
+    let forced = forced.get(&record.id);
+    Ok(HostnameView::new(record, state.clock.now(), forced))
 }
 
 /// The official Python SDK reads the deleted id from the top level of the body, so it is

@@ -2,10 +2,11 @@
 
 use serde::Serialize;
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::http::rfc3339;
-use crate::store::{self, HostnameRecord, ManagedState, ManagedStatus};
+use crate::store::{self, HostnameRecord, ManagedState, ManagedStatus, StatusOverride};
 
 // Its own type, not the stored one, so the stored JSON can change without changing the wire
 // and the other way round.
@@ -40,11 +41,13 @@ impl From<store::SslOptions> for SslOptions {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SslView {
     id: Uuid,
-    /// `active` once a certificate is uploaded, `pending_validation` before. A certificate
+    /// `active` once a certificate is uploaded, `pending_validation` before, and `expired`
+    /// once the certificate's `expires_on` has passed (by edgecert's clock). A certificate
     /// edgecert issues (ssl.method `http` with an ACME CA configured) walks `initializing`,
-    /// `pending_validation`, `pending_issuance`, `pending_deployment`, `active`.
+    /// `pending_validation`, `pending_issuance`, `pending_deployment`, `active`. With the
+    /// test controls on, any value forced on the hostname.
     #[schema(value_type = String, example = "pending_validation")]
-    status: &'static str,
+    status: String,
     #[serde(flatten)]
     options: SslOptions,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -71,7 +74,8 @@ pub struct SslView {
     /// `http_url`/`http_body`, or `emails`), with `status`.
     #[schema(value_type = Vec<Object>)]
     validation_records: Vec<Value>,
-    /// `{"message"}` objects: why the CA last refused a managed certificate's validation.
+    /// `{"message"}` objects: why the CA last refused a managed certificate's validation, or
+    /// what was forced through the test controls.
     #[schema(value_type = Vec<Object>)]
     validation_errors: Vec<Value>,
 }
@@ -84,11 +88,11 @@ pub struct HostnameView {
     /// RFC 3339, UTC.
     created_at: String,
     /// `active` once a certificate is uploaded or a managed certificate's DCV has passed,
-    /// `pending` before.
+    /// `pending` before. With the test controls on, any value forced on the hostname.
     #[schema(value_type = String, example = "pending")]
-    status: &'static str,
+    status: String,
     ssl: SslView,
-    /// Always empty.
+    /// Empty unless forced through the test controls.
     verification_errors: Vec<String>,
     /// `{"type": "txt", "name", "value"}`.
     #[schema(value_type = Object)]
@@ -135,21 +139,38 @@ fn managed_records(hostname: &str, managed: &ManagedState) -> Vec<Value> {
     }
 }
 
-impl From<HostnameRecord> for HostnameView {
-    fn from(record: HostnameRecord) -> Self {
+impl HostnameView {
+    /// The hostname as shown at `now`, with the statuses `forced` through the test controls
+    /// (if any) over the computed ones.
+    pub fn new(
+        record: HostnameRecord,
+        now: OffsetDateTime,
+        forced: Option<&StatusOverride>,
+    ) -> Self {
         let token = record.ownership_token.to_string();
-        let (status, ssl_status) = match &record.managed {
-            Some(managed) => managed_statuses(managed),
+        let (status, ssl_status) = match (&record.managed, &record.certificate) {
+            // The real API's `ssl.status` for a certificate past its `expires_on`; the
+            // hostname itself stays active.
+            (_, Some(certificate)) if certificate.expires_on <= now => ("active", "expired"),
+            (Some(managed), _) => managed_statuses(managed),
             // edgecert deploys nothing: an accepted certificate is live at once.
-            None if record.certificate.is_some() => ("active", "active"),
-            None => ("pending", "pending_validation"),
+            (None, Some(_)) => ("active", "active"),
+            (None, None) => ("pending", "pending_validation"),
         };
-        let validation_errors = record
-            .managed
-            .iter()
-            .flat_map(|managed| &managed.validation_errors)
-            .map(|message| json!({ "message": message }))
-            .collect();
+        let forced = forced.cloned().unwrap_or_default();
+        let status = forced.status.unwrap_or_else(|| status.to_string());
+        let ssl_status = forced.ssl_status.unwrap_or_else(|| ssl_status.to_string());
+        let validation_errors = match forced.ssl_validation_errors {
+            Some(forced) => forced,
+            None => record
+                .managed
+                .iter()
+                .flat_map(|managed| managed.validation_errors.iter().cloned())
+                .collect(),
+        }
+        .into_iter()
+        .map(|message| json!({ "message": message }))
+        .collect();
         let certificate = record.certificate;
         // The record shape follows the DCV method, as the real API's does.
         let validation_records = if let Some(managed) = &record.managed {
@@ -235,7 +256,7 @@ impl From<HostnameRecord> for HostnameView {
             created_at: rfc3339(record.created_at),
             status,
             ssl,
-            verification_errors: Vec::new(),
+            verification_errors: forced.verification_errors.unwrap_or_default(),
             custom_metadata: record.custom_metadata,
             custom_origin_server: record.custom_origin_server,
             custom_origin_sni: record.custom_origin_sni,

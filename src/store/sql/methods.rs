@@ -587,6 +587,32 @@ macro_rules! store_methods {
                 row.as_ref().map(Self::fallback_origin_from_row).transpose()
             }
 
+            async fn reset(
+                &self,
+                scope: Option<&$crate::store::Scope>,
+            ) -> Result<$crate::store::ResetCounts, $crate::store::StoreError> {
+                self.reset_scope(scope).await
+            }
+
+            async fn status_overrides(
+                &self,
+                zone_id: &str,
+                hostname_id: Option<uuid::Uuid>,
+            ) -> Result<Vec<(uuid::Uuid, $crate::store::StatusOverride)>, $crate::store::StoreError>
+            {
+                self.read_status_overrides(zone_id, hostname_id).await
+            }
+
+            async fn put_status_override(
+                &self,
+                zone_id: &str,
+                hostname_id: uuid::Uuid,
+                value: &$crate::store::StatusOverride,
+                at: time::OffsetDateTime,
+            ) -> Result<(), $crate::store::StoreError> {
+                self.write_status_override(zone_id, hostname_id, value, at).await
+            }
+
             async fn token_hashes(&self) -> Result<Vec<[u8; 32]>, $crate::store::StoreError> {
                 let hashes: Vec<Vec<u8>> =
                     sqlx::query_scalar("SELECT token_sha256 FROM api_tokens")

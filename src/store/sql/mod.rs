@@ -23,6 +23,7 @@
 //! - `fn open_change_feed(&self) -> Option<ChangeFeed>`: the other instances' changes to what
 //!   the edge serves, where the database can be shared.
 
+pub(super) mod controls;
 pub(super) mod edge;
 pub(super) mod managed;
 pub(super) mod methods;
@@ -356,6 +357,7 @@ macro_rules! sql_store {
         }
 
         $crate::store::sql::edge::edge_reads!($store, $row);
+        $crate::store::sql::controls::control_methods!($store, $db, $row);
         $crate::store::sql::methods::store_methods!($store, $db, $migrator);
         $crate::store::sql::managed::managed_store!($store, $db, $row);
     };
