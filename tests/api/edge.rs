@@ -297,9 +297,19 @@ async fn a_wildcard_hostname_matches_one_label(backend: Backend) {
 }
 
 pub(crate) async fn upload_certificate(app: &TestApp, bundle: &str, key_pem: &str) -> String {
+    upload_certificate_in(app, ZONE, bundle, key_pem).await
+}
+
+/// Uploads a custom certificate with its own key to `zone`; returns its id.
+pub(crate) async fn upload_certificate_in(
+    app: &TestApp,
+    zone: &str,
+    bundle: &str,
+    key_pem: &str,
+) -> String {
     let created = app
         .post(
-            &zone_certificates(ZONE),
+            &zone_certificates(zone),
             &json!({"certificate": bundle, "private_key": key_pem}),
         )
         .await;

@@ -380,17 +380,22 @@ impl Setup {
         }
     }
 
-    /// The leaf the edge serves for `name`, once it is the one with `fingerprint` (the edge
-    /// reloads on the worker's change notification; the slack is for a loaded machine).
+    /// The leaf the edge serves for `name`, once it is the one with `fingerprint`: after each
+    /// re-read the edge reports (the worker announces its deployment just after committing
+    /// it, so the first report may predate it), the edge is asked once.
     async fn eventually_served(&self, name: &str, fingerprint: &str) -> Vec<u8> {
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let changes = &self.app.state.served_changes;
+        let mut change = changes.sequence();
         loop {
-            match self.handshake(name).await {
+            let reread = tokio::time::timeout(ISSUED_WITHIN, changes.served(change)).await;
+            let outcome = self.handshake(name).await;
+            match outcome {
                 Ok(leaf) if hex(&Sha256::digest(&leaf)) == fingerprint => return leaf,
-                outcome if Instant::now() > deadline => {
+                outcome if reread.is_err() => {
                     panic!("the edge does not serve the issued certificate: {outcome:?}")
                 }
-                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+                // Served before the deployment's change: wait for the next re-read.
+                _ => change = changes.sequence().max(change + 1),
             }
         }
     }

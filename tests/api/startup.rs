@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::common::{self, Backend, TestDatabase, ZONE};
 use crate::process::{
-    ClosedPort, Server, Stream, TIMEOUT, edgecert, get, read_answer, write_request,
+    ClosedPort, Server, Stream, TIMEOUT, edgecert, get, read_answer, request, write_request,
 };
 
 /// Base64 of 32 bytes that no generated key will ever equal.
@@ -397,6 +397,29 @@ fn a_lost_key_file_is_reported_not_silently_replaced() {
     assert!(!key_file.exists(), "no replacement key may be written");
 }
 
+/// CSR creations the server at `addr` has taken in: generating a key, waiting for the key
+/// generator, or answered 201.
+fn taken_in(addr: SocketAddr, authorization: &str) -> f64 {
+    let answer = request(
+        addr,
+        "GET",
+        "/metrics",
+        &[("Authorization", authorization)],
+        None,
+    );
+    answer
+        .body
+        .lines()
+        .filter(|line| {
+            line.starts_with("edgecert_key_generations_in_flight ")
+                || line.starts_with("edgecert_key_generations_queued ")
+                || (line.starts_with("edgecert_http_requests_total{")
+                    && line.contains("status=\"201\""))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// SIGTERM while CSR creations are queued behind one key generator: every accepted request
 /// still gets its 201, everything answered is stored, and the process exits 0.
 #[test]
@@ -442,11 +465,19 @@ fn sigterm_during_load_loses_nothing() {
     for _ in 0..8 {
         sent_rx.recv_timeout(TIMEOUT).expect("clients started");
     }
-    // The server accepts connections in arrival order: once a later connection is answered,
-    // the eight requests have been taken in and are being worked on (or queue for the key
-    // generator), so the signal lands mid-load rather than before it.
-    let (status, _) = get(addr, "/healthz", None);
-    assert_eq!(status, 200);
+    // The signal must land once all eight requests are taken in: each is then generating its
+    // key, queued for the one permit, or answered, as the server's own gauges and counters
+    // say. A connection accepted but not yet read would be closed unanswered by shutdown,
+    // so arrival order alone is no proof. Another process has no event to wait on: its
+    // metrics are read again until they add up, within the usual bound.
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while taken_in(addr, "Bearer load-test-token-0123456789abcdef0123") < 8.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the eight creates were not all taken in"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let finished = server.stop();
     let mut created = 0;
     for client in clients {

@@ -13,7 +13,9 @@ use crate::common::{
     ACCOUNT, Backend, OTHER_ZONE, TestApp, ZONE, account_csrs, csr_body, send_to,
     zone_certificates, zone_csrs, zone_hostnames,
 };
-use crate::edge::{assert_unrecognized_name, leaf_of, served_leaf, start_edge};
+use crate::edge::{
+    assert_unrecognized_name, leaf_of, served_leaf, start_edge, upload_certificate_in,
+};
 use crate::on_both_backends;
 use crate::testca::TestCa;
 
@@ -111,16 +113,7 @@ pub(crate) async fn pending_hostname(app: &TestApp, hostname: &str) -> String {
 /// A zone custom certificate with its own key (stored by edgecert), valid for 90 days.
 async fn custom_certificate(app: &TestApp, ca: &TestCa, zone: &str, host: &str) -> String {
     let (bundle, key) = ca.issue_with_new_key(&[host], 90);
-    let created = app
-        .post(
-            &zone_certificates(zone),
-            &json!({"certificate": bundle, "private_key": key}),
-        )
-        .await;
-    created.assert_success(StatusCode::OK)["id"]
-        .as_str()
-        .expect("id")
-        .to_string()
+    upload_certificate_in(app, zone, &bundle, &key).await
 }
 
 pub(crate) fn total(list: &crate::common::TestResponse) -> u64 {
