@@ -21,7 +21,7 @@ async fn abandoned_creates_finish_and_leave_the_database_usable(backend: Backend
     let app = TestApp::new(backend).await;
     let mut answered = 0;
     for n in 0..ABANDONED {
-        let after = Duration::from_micros(100 + 50 * n);
+        let after = Duration::from_micros(50 * n);
         if app
             .abandon(
                 Method::POST,
