@@ -6,7 +6,9 @@ use super::uploads::{
     self, CurrentKey, KeyChoice, MIN_REMAINING_VALIDITY, UploadError, UploadPolicy,
 };
 use super::{AppState, InternalError};
-use crate::store::{CertificateOptions, CertificateRecord, Page, PageRequest, StoreError};
+use crate::store::{
+    CertificateFilter, CertificateOptions, CertificateRecord, Page, PageRequest, StoreError,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CertificateError {
@@ -142,9 +144,14 @@ pub async fn get(
 pub async fn list(
     state: &AppState,
     zone_id: &str,
+    filter: &CertificateFilter,
     page: PageRequest,
 ) -> Result<Page<CertificateRecord>, InternalError> {
-    Ok(state.store.list_certificates(zone_id, page).await?)
+    let now = state.clock.now();
+    Ok(state
+        .store
+        .list_certificates(zone_id, filter, page, now)
+        .await?)
 }
 
 pub async fn delete(state: &AppState, zone_id: &str, id: Uuid) -> Result<(), CertificateError> {
@@ -173,10 +180,12 @@ pub async fn prioritize(
             .store
             .list_certificates(
                 zone_id,
+                &CertificateFilter::default(),
                 PageRequest {
                     page,
                     per_page: PAGE,
                 },
+                state.clock.now(),
             )
             .await
             .map_err(InternalError::from)?;

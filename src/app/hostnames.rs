@@ -184,7 +184,11 @@ pub async fn list(
     filter: &HostnameFilter,
     page: PageRequest,
 ) -> Result<Page<HostnameRecord>, InternalError> {
-    Ok(state.store.list_hostnames(zone_id, filter, page).await?)
+    let now = state.clock.now();
+    Ok(state
+        .store
+        .list_hostnames(zone_id, filter, page, now)
+        .await?)
 }
 
 /// Deletes the hostname and any customer-supplied key it owned.

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::error::{ApiError, Code, code};
 pub use crate::app::parse_id as parse_uuid;
-use crate::store::{PageRequest, Scope};
+use crate::store::{Direction, PageRequest, Scope};
 
 /// A JSON object body, sent as `application/json` (the tutorial's curl commands and both SDKs
 /// say so). Anything else is the real API's 6003 with a 6105 cause, before the body is read.
@@ -395,10 +395,32 @@ impl QueryPairs {
                 ))
             })
     }
+
+    /// A yes/no filter: `true`/`false` as the SDKs send booleans, or `1`/`0`.
+    pub fn flag(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some("true" | "1") => Ok(Some(true)),
+            Some("false" | "0") => Ok(Some(false)),
+            Some(raw) => Err(invalid_parameter(format!(
+                "{name} must be true or false (or 1 or 0); got {}",
+                echo(raw)
+            ))),
+        }
+    }
+
+    /// `direction`: `asc` or `desc`, `None` when absent.
+    pub fn direction(&self) -> Result<Option<Direction>, ApiError> {
+        Ok(match self.choice("direction", &["asc", "desc"])? {
+            Some("asc") => Some(Direction::Asc),
+            Some(_) => Some(Direction::Desc),
+            None => None,
+        })
+    }
 }
 
 /// The real API's shape for a bad query parameter: 6008 with the detail in `error_chain`.
-fn invalid_parameter(detail: String) -> ApiError {
+pub(crate) fn invalid_parameter(detail: String) -> ApiError {
     ApiError::new(
         code::INVALID_REQUEST_PARAMETERS,
         format!("Invalid request parameters: {detail}."),

@@ -23,9 +23,9 @@ pub use managed::{
 };
 pub use postgres::PostgresStore;
 pub use records::{
-    CertificateOptions, CertificateRecord, FallbackOriginRecord, HostnameFilter, HostnameMatch,
-    HostnameRecord, HostnameRoute, KeyRef, ResetCounts, SslOptions, StatusOverride,
-    StoredCertificate,
+    CertificateFilter, CertificateOptions, CertificateRecord, FallbackOriginRecord, HostnameFilter,
+    HostnameMatch, HostnameOrder, HostnameRecord, HostnameRoute, KeyRef, ResetCounts, SslOptions,
+    StatusOverride, StoredCertificate,
 };
 pub use sqlite::SqliteStore;
 
@@ -343,11 +343,13 @@ pub trait Store: ManagedStore + Send + Sync + fmt::Debug + 'static {
     async fn get_hostname(&self, zone_id: &str, id: Uuid) -> Result<HostnameRecord, StoreError>;
     /// How many custom hostnames the zone holds.
     async fn count_hostnames(&self, zone_id: &str) -> Result<u64, StoreError>;
+    /// A page of the zone's hostnames that pass `filter`, with statuses judged at `now`.
     async fn list_hostnames(
         &self,
         zone_id: &str,
         filter: &HostnameFilter,
         page: PageRequest,
+        now: OffsetDateTime,
     ) -> Result<Page<HostnameRecord>, StoreError>;
     /// Deletes a hostname and any customer-supplied key it owned, in one transaction.
     async fn delete_hostname(&self, zone_id: &str, id: Uuid) -> Result<(), StoreError>;
@@ -373,10 +375,13 @@ pub trait Store: ManagedStore + Send + Sync + fmt::Debug + 'static {
         zone_id: &str,
         id: Uuid,
     ) -> Result<CertificateRecord, StoreError>;
+    /// A page of the zone's certificates that pass `filter` at `now`, in priority order.
     async fn list_certificates(
         &self,
         zone_id: &str,
+        filter: &CertificateFilter,
         page: PageRequest,
+        now: OffsetDateTime,
     ) -> Result<Page<CertificateRecord>, StoreError>;
     async fn delete_certificate(&self, zone_id: &str, id: Uuid) -> Result<(), StoreError>;
     /// What the edge serves: every custom hostname of every zone that has a certificate

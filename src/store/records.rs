@@ -6,7 +6,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::StoreError;
+use super::{Direction, StoreError};
 
 /// The private key a certificate uses. `owned` keys were uploaded with the certificate and
 /// are destroyed with it; others belong to a CSR.
@@ -114,11 +114,39 @@ pub struct FallbackOriginRecord {
     pub updated_at: OffsetDateTime,
 }
 
-/// Optional list filters for custom hostnames.
+/// Optional list filters for custom hostnames, and the list's order. Statuses are compared
+/// as the API shows them at the list's `now`, forced ones included.
 #[derive(Debug, Clone, Default)]
 pub struct HostnameFilter {
     pub id: Option<Uuid>,
     pub hostname: Option<HostnameMatch>,
+    /// Whether the hostname has SSL at all: a DCV method or a certificate.
+    pub ssl: Option<bool>,
+    pub ssl_status: Option<String>,
+    pub hostname_status: Option<String>,
+    /// A `*.` hostname, or a certificate that also covers `*.hostname` (`ssl.wildcard`).
+    pub wildcard: Option<bool>,
+    pub certificate_authority: Option<String>,
+    pub custom_origin_server: Option<String>,
+    pub order: HostnameOrder,
+    pub direction: Option<Direction>,
+}
+
+/// What a custom hostname list is sorted by first; creation time, then id, break ties.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HostnameOrder {
+    #[default]
+    CreatedAt,
+    /// The DCV method (`email`, `http`, `txt`; hostnames without SSL first).
+    Ssl,
+    SslStatus,
+}
+
+/// Optional list filters for custom certificates.
+#[derive(Debug, Clone, Default)]
+pub struct CertificateFilter {
+    /// The status as the API shows it at the list's `now` (`active` or `expired`).
+    pub status: Option<String>,
 }
 
 /// How a hostname filter matches (hostnames are stored in lower case).

@@ -503,3 +503,28 @@ pub fn csr_body(common_name: &str) -> Value {
         "key_type": "p256v1",
     })
 }
+
+/// How many migrations this build applies (the same number on both backends), counted from
+/// the migration folders so the expectations follow every migration added.
+pub fn migration_count() -> usize {
+    let count = |backend: &str| {
+        std::fs::read_dir(format!(
+            "{}/migrations/{backend}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("the migrations folder")
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql"))
+        })
+        .count()
+    };
+    let sqlite = count("sqlite");
+    assert_eq!(
+        sqlite,
+        count("postgres"),
+        "both backends have every migration"
+    );
+    sqlite
+}

@@ -24,6 +24,7 @@ mod fallback_origin;
 mod hostnames;
 mod key_pool;
 mod limits;
+mod list_filters;
 mod list_memory;
 mod managed_certs;
 mod observability;

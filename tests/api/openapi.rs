@@ -209,3 +209,39 @@ async fn the_reference_page_works_offline() {
         "the page must not load anything from elsewhere"
     );
 }
+
+/// `docs/fidelity.md` lists every route of the document, and every query parameter of the
+/// three resources' operations, so a route or parameter cannot be added without saying how
+/// it compares with the real API.
+#[tokio::test]
+async fn the_fidelity_table_covers_every_route_and_parameter() {
+    let app = TestApp::new(Backend::Sqlite).await;
+    let answer = app
+        .send(Request::builder().uri("/client/v4/openapi.json"), None)
+        .await;
+    let document = answer.body;
+    let table = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/fidelity.md"))
+        .expect("docs/fidelity.md");
+    let mut missing = Vec::new();
+    for (path, operations) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in operations.as_object().expect("operations") {
+            if !["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                continue;
+            }
+            let route = format!("`{} {path}`", method.to_uppercase());
+            if !table.contains(&route) {
+                missing.push(route);
+            }
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let name = parameter["name"].as_str().expect("a parameter name");
+                if parameter["in"] == "query" && !table.contains(&format!("`{name}`")) {
+                    missing.push(format!("query parameter `{name}` of {method} {path}"));
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/fidelity.md does not mention: {missing:#?}"
+    );
+}

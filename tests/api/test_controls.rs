@@ -38,7 +38,7 @@ pub(crate) fn status_path(zone: &str, id: &str) -> String {
     format!("/_edgecert/zones/{zone}/custom_hostnames/{id}/status")
 }
 
-async fn controlled_app(backend: Backend, ca: &TestCa) -> TestApp {
+pub(crate) async fn controlled_app(backend: Backend, ca: &TestCa) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("roots.pem");
     std::fs::write(&path, ca.root_pem()).expect("write roots");
@@ -69,7 +69,7 @@ async fn edge_caught_up(app: &TestApp, before: u64) {
 
 /// A custom hostname in `zone` with a certificate for a new CSR of that zone, valid for 90
 /// days; returns its id and bundle.
-async fn hostname_with_certificate(
+pub(crate) async fn hostname_with_certificate(
     app: &TestApp,
     ca: &TestCa,
     zone: &str,
@@ -111,7 +111,12 @@ pub(crate) async fn pending_hostname(app: &TestApp, hostname: &str) -> String {
 }
 
 /// A zone custom certificate with its own key (stored by edgecert), valid for 90 days.
-async fn custom_certificate(app: &TestApp, ca: &TestCa, zone: &str, host: &str) -> String {
+pub(crate) async fn custom_certificate(
+    app: &TestApp,
+    ca: &TestCa,
+    zone: &str,
+    host: &str,
+) -> String {
     let (bundle, key) = ca.issue_with_new_key(&[host], 90);
     upload_certificate_in(app, zone, &bundle, &key).await
 }

@@ -354,6 +354,27 @@ async fn fixture_records_keep_their_ids_times_and_fields(backend: Backend) {
     assert_eq!(listed[0]["id"], fixture.certificate);
     assert_eq!(listed[0]["custom_csr_id"], fixture.zone_csrs[0].0);
     assert_eq!(listed[0]["hosts"], json!(["rsa.example.net"]));
+
+    // The list filters read facts a later migration derived from these rows.
+    let active = app
+        .get(&format!("{}?ssl_status=active", zone_hostnames(ZONE)))
+        .await;
+    let active = active.assert_success(StatusCode::OK);
+    assert_eq!(active.as_array().map(Vec::len), Some(1), "{active}");
+    assert_eq!(active[0]["id"], fixture.hostnames[0].0);
+    let pending = app
+        .get(&format!(
+            "{}?ssl_status=pending_validation",
+            zone_hostnames(ZONE)
+        ))
+        .await;
+    let pending = pending.assert_success(StatusCode::OK);
+    assert_eq!(pending[0]["id"], fixture.hostnames[1].0, "{pending}");
+    let live = app
+        .get(&format!("{}?status=active", zone_certificates(ZONE)))
+        .await;
+    let live = live.assert_success(StatusCode::OK);
+    assert_eq!(live.as_array().map(Vec::len), Some(1), "{live}");
 }
 
 async fn fixture_keys_open_and_take_new_certificates(backend: Backend) {

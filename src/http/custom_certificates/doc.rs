@@ -123,9 +123,20 @@ pub struct ListQuery {
     /// Items per page.
     #[param(minimum = 5, maximum = 50, default = 20)]
     per_page: Option<u64>,
-    /// Accepted for the SDKs (`any` or `all`) and checked; there are no filters to combine.
+    /// Only certificates with this status, as shown now (edgecert shows `active` and
+    /// `expired`; the other values match nothing).
+    #[param(schema_with = statuses)]
+    status: Option<String>,
+    /// `any` or `all`: how filters combine; with `status` the only filter, both are the same.
     #[param(rename = "match", inline)]
     match_: Option<ListMatch>,
+}
+
+fn statuses() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(super::STATUSES))
+        .build()
 }
 
 #[derive(utoipa::ToSchema)]

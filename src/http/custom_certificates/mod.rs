@@ -21,6 +21,7 @@ use super::extract::{IdParam, JsonObject, Pagination, PathId, QueryPairs, ZoneId
 use super::uploads::{UploadCodes, UploadFields, upload_error};
 use crate::app::AppState;
 use crate::app::certificates::{self, CertificateError};
+use crate::store::CertificateFilter;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -221,6 +222,10 @@ pub async fn fetch(
 
 pub(crate) const MATCHES: [&str; 2] = ["any", "all"];
 
+/// The list's `status` filter values, as the SDKs enumerate them; edgecert shows only
+/// `active` and `expired`, so the others match nothing.
+pub(crate) const STATUSES: [&str; 5] = ["active", "expired", "deleted", "pending", "initializing"];
+
 #[utoipa::path(
     get,
     path = "/client/v4/zones/{zone_id}/custom_certificates",
@@ -237,8 +242,12 @@ pub async fn list(
     Pagination(page): Pagination,
     query: QueryPairs,
 ) -> Result<Envelope<Vec<CertificateView>>, ApiError> {
+    // With `status` the only filter, `any` and `all` select the same certificates.
     query.choice("match", &MATCHES)?;
-    let found = certificates::list(&state, &zone.0, page).await?;
+    let filter = CertificateFilter {
+        status: query.choice("status", &STATUSES)?.map(str::to_owned),
+    };
+    let found = certificates::list(&state, &zone.0, &filter, page).await?;
     let now = state.clock.now();
     Ok(Envelope::page_with(found, page, |record| {
         CertificateView::at(record, now)

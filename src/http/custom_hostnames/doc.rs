@@ -139,4 +139,58 @@ pub struct ListQuery {
     /// Hostnames starting with this text.
     #[param(rename = "hostname.startsWith", pattern = "^[A-Za-z0-9.*-]{1,255}$")]
     hostname_starts_with: Option<String>,
+    /// `1`: hostnames with SSL (a DCV method or a certificate); `0`: those without.
+    #[param(schema_with = zero_or_one)]
+    ssl: Option<u8>,
+    /// Only hostnames whose `ssl.status` is this, as shown now.
+    #[param(schema_with = ssl_statuses)]
+    ssl_status: Option<String>,
+    /// Only hostnames whose `status` is this, as shown now.
+    #[param(schema_with = hostname_statuses)]
+    hostname_status: Option<String>,
+    /// Only `*.` hostnames and those whose certificate covers `*.hostname` (`true`), or the
+    /// others (`false`).
+    wildcard: Option<bool>,
+    /// Only hostnames that asked for this certificate authority.
+    #[param(schema_with = certificate_authorities)]
+    certificate_authority: Option<String>,
+    /// Only hostnames routed to this custom origin server.
+    #[param(pattern = "^[A-Za-z0-9.-]{1,255}$")]
+    custom_origin_server: Option<String>,
+    /// Sort field: `ssl` (the DCV method) or `ssl_status`; creation time by default.
+    #[param(schema_with = orders)]
+    order: Option<String>,
+    /// `asc` (default) or `desc`.
+    #[param(inline)]
+    direction: Option<crate::http::custom_csrs::doc::ListDirection>,
+}
+
+fn one_of(values: &[&str]) -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .build()
+}
+
+fn zero_or_one() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::Integer)
+        .enum_values(Some([0, 1]))
+        .build()
+}
+
+fn ssl_statuses() -> utoipa::openapi::Object {
+    one_of(super::request::SSL_STATUSES)
+}
+
+fn hostname_statuses() -> utoipa::openapi::Object {
+    one_of(super::request::HOSTNAME_STATUSES)
+}
+
+fn certificate_authorities() -> utoipa::openapi::Object {
+    one_of(&super::request::CERTIFICATE_AUTHORITIES)
+}
+
+fn orders() -> utoipa::openapi::Object {
+    one_of(&super::request::ORDERS)
 }

@@ -2,7 +2,7 @@
 
 pub mod doc;
 pub mod quota;
-pub(super) mod request;
+pub(crate) mod request;
 mod ssl_settings;
 pub mod view;
 

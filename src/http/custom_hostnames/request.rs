@@ -5,11 +5,12 @@ use serde_json::{Map, Value};
 use crate::app::hostnames::{HostnameSettings, SslDraft};
 use crate::http::error::{ApiError, Code, ErrorDetail, code};
 use crate::http::extract::{
-    MAX_CERTIFICATE_PEM_LEN, MAX_CSR_ID_LEN, MAX_KEY_PEM_LEN, QueryPairs, echo, parse_uuid,
+    MAX_CERTIFICATE_PEM_LEN, MAX_CSR_ID_LEN, MAX_KEY_PEM_LEN, QueryPairs, echo, invalid_parameter,
+    parse_uuid,
 };
 use crate::http::san::{HOSTNAME_CODES, san_error};
 use crate::pki::names::check_san;
-use crate::store::{HostnameFilter, HostnameMatch, SslOptions};
+use crate::store::{HostnameFilter, HostnameMatch, HostnameOrder, SslOptions};
 
 // Limits on what a client can make a hostname store and echo. The API documents none for these
 // fields; each is edgecert's choice, generous for real use and small enough that a page of 50
@@ -370,5 +371,92 @@ pub fn parse_filter(query: &QueryPairs) -> Result<HostnameFilter, ApiError> {
     Ok(HostnameFilter {
         id,
         hostname: matches.pop(),
+        ssl: query.flag("ssl")?,
+        ssl_status: query.choice("ssl_status", SSL_STATUSES)?.map(str::to_owned),
+        hostname_status: query
+            .choice("hostname_status", HOSTNAME_STATUSES)?
+            .map(str::to_owned),
+        wildcard: query.flag("wildcard")?,
+        certificate_authority: query
+            .choice("certificate_authority", &CERTIFICATE_AUTHORITIES)?
+            .map(str::to_owned),
+        custom_origin_server: custom_origin_filter(query)?,
+        order: match query.choice("order", &ORDERS)? {
+            Some("ssl") => HostnameOrder::Ssl,
+            Some(_) => HostnameOrder::SslStatus,
+            None => HostnameOrder::CreatedAt,
+        },
+        direction: query.direction()?,
     })
+}
+
+/// Every `ssl.status` the real API can show (the SDKs' enum, cloudflare-python 5.9.0), also
+/// the list filter's values; edgecert produces some of them, the test controls any.
+pub const SSL_STATUSES: &[&str] = &[
+    "initializing",
+    "pending_validation",
+    "deleted",
+    "pending_issuance",
+    "pending_deployment",
+    "pending_deletion",
+    "pending_expiration",
+    "expired",
+    "active",
+    "initializing_timed_out",
+    "validation_timed_out",
+    "issuance_timed_out",
+    "deployment_timed_out",
+    "deletion_timed_out",
+    "pending_cleanup",
+    "staging_deployment",
+    "staging_active",
+    "deactivating",
+    "inactive",
+    "backup_issued",
+    "holding_deployment",
+];
+
+/// Every hostname `status` the real API can show (same source), also the filter's values.
+pub const HOSTNAME_STATUSES: &[&str] = &[
+    "active",
+    "pending",
+    "active_redeploying",
+    "moved",
+    "pending_deletion",
+    "deleted",
+    "pending_blocked",
+    "pending_migration",
+    "pending_provisioned",
+    "test_pending",
+    "test_active",
+    "test_active_apex",
+    "test_blocked",
+    "test_failed",
+    "provisioned",
+    "blocked",
+];
+
+/// The list's sort fields besides the default (creation time).
+pub const ORDERS: [&str; 2] = ["ssl", "ssl_status"];
+
+/// The certificate authorities a hostname can ask for (`ssl.certificate_authority`).
+pub const CERTIFICATE_AUTHORITIES: [&str; 3] = ["google", "lets_encrypt", "ssl_com"];
+
+/// `custom_origin_server`: a hostname, compared the way it is stored (lower case).
+fn custom_origin_filter(query: &QueryPairs) -> Result<Option<String>, ApiError> {
+    let Some(value) = query.get("custom_origin_server") else {
+        return Ok(None);
+    };
+    if value.is_empty()
+        || value.len() > 255
+        || !value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
+    {
+        return Err(invalid_parameter(format!(
+            "custom_origin_server {} is not a hostname",
+            echo(value)
+        )));
+    }
+    Ok(Some(value.to_ascii_lowercase()))
 }

@@ -6,54 +6,10 @@ use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 use crate::app::controls::{ClockChange, FieldChange, StatusChange};
+use crate::http::custom_hostnames::request::{HOSTNAME_STATUSES, SSL_STATUSES};
 use crate::http::error::{ApiError, Code, code};
 use crate::http::extract::{echo, is_tag};
 use crate::store::Scope;
-
-/// Every `status` a custom hostname can show in the real API (SDK 5.9.0's enum).
-pub const HOSTNAME_STATUSES: &[&str] = &[
-    "active",
-    "pending",
-    "active_redeploying",
-    "moved",
-    "pending_deletion",
-    "deleted",
-    "pending_blocked",
-    "pending_migration",
-    "pending_provisioned",
-    "test_pending",
-    "test_active",
-    "test_active_apex",
-    "test_blocked",
-    "test_failed",
-    "provisioned",
-    "blocked",
-];
-
-/// Every `ssl.status` a custom hostname can show in the real API (SDK 5.9.0's enum).
-pub const SSL_STATUSES: &[&str] = &[
-    "initializing",
-    "pending_validation",
-    "deleted",
-    "pending_issuance",
-    "pending_deployment",
-    "pending_deletion",
-    "pending_expiration",
-    "expired",
-    "active",
-    "initializing_timed_out",
-    "validation_timed_out",
-    "issuance_timed_out",
-    "deployment_timed_out",
-    "deletion_timed_out",
-    "pending_cleanup",
-    "staging_deployment",
-    "staging_active",
-    "deactivating",
-    "inactive",
-    "backup_issued",
-    "holding_deployment",
-];
 
 /// Most messages in one forced error list.
 pub const MAX_MESSAGES: usize = 20;

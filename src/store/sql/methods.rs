@@ -310,40 +310,10 @@ macro_rules! store_methods {
                 zone_id: &str,
                 filter: &$crate::store::HostnameFilter,
                 page: $crate::store::PageRequest,
+                now: time::OffsetDateTime,
             ) -> Result<$crate::store::Page<$crate::store::HostnameRecord>, $crate::store::StoreError>
             {
-                let (limit, offset) = page.limit_offset();
-                // NULL filters match everything, so one statement serves every combination.
-                let condition = "zone_id = $1 AND ($2 IS NULL OR id = $2) \
-                                 AND ($3 IS NULL OR hostname = $3) \
-                                 AND ($4 IS NULL OR hostname LIKE $4 ESCAPE '\\')";
-                let (exact, pattern) = filter
-                    .hostname
-                    .as_ref()
-                    .map_or((None, None), $crate::store::HostnameMatch::sql);
-                let rows = sqlx::query(&format!(
-                    "{select} WHERE {condition} \
-                     ORDER BY created_at_us ASC, id ASC LIMIT $5 OFFSET $6",
-                    select = $crate::store::sql::hostname_select()
-                ))
-                .bind(zone_id)
-                .bind(filter.id)
-                .bind(exact)
-                .bind(pattern.as_deref())
-                .bind(limit)
-                .bind(offset)
-                .fetch_all(&self.pool)
-                .await?;
-                let total: i64 = sqlx::query_scalar(&format!(
-                    "SELECT COUNT(*) FROM custom_hostnames WHERE {condition}"
-                ))
-                .bind(zone_id)
-                .bind(filter.id)
-                .bind(exact)
-                .bind(pattern.as_deref())
-                .fetch_one(&self.pool)
-                .await?;
-                $crate::store::Page::decode(&rows, Self::hostname_from_row, total)
+                self.read_hostname_page(zone_id, filter, page, now).await
             }
 
             async fn delete_hostname(
@@ -452,28 +422,14 @@ macro_rules! store_methods {
             async fn list_certificates(
                 &self,
                 zone_id: &str,
+                filter: &$crate::store::CertificateFilter,
                 page: $crate::store::PageRequest,
+                now: time::OffsetDateTime,
             ) -> Result<
                 $crate::store::Page<$crate::store::CertificateRecord>,
                 $crate::store::StoreError,
             > {
-                let (limit, offset) = page.limit_offset();
-                let rows = sqlx::query(&format!(
-                    "SELECT {} FROM custom_certificates WHERE zone_id = $1 \
-                     ORDER BY priority ASC, uploaded_on_us ASC, id ASC LIMIT $2 OFFSET $3",
-                    $crate::store::sql::CERTIFICATE_COLUMNS
-                ))
-                .bind(zone_id)
-                .bind(limit)
-                .bind(offset)
-                .fetch_all(&self.pool)
-                .await?;
-                let total: i64 =
-                    sqlx::query_scalar("SELECT COUNT(*) FROM custom_certificates WHERE zone_id = $1")
-                        .bind(zone_id)
-                        .fetch_one(&self.pool)
-                        .await?;
-                $crate::store::Page::decode(&rows, Self::certificate_from_row, total)
+                self.read_certificate_page(zone_id, filter, page, now).await
             }
 
             async fn delete_certificate(

@@ -25,6 +25,7 @@
 
 pub(super) mod controls;
 pub(super) mod edge;
+pub(super) mod lists;
 pub(super) mod managed;
 pub(super) mod methods;
 
@@ -357,6 +358,7 @@ macro_rules! sql_store {
         }
 
         $crate::store::sql::edge::edge_reads!($store, $row);
+        $crate::store::sql::lists::list_reads!($store, $db);
         $crate::store::sql::controls::control_methods!($store, $db, $row);
         $crate::store::sql::methods::store_methods!($store, $db, $migrator);
         $crate::store::sql::managed::managed_store!($store, $db, $row);
