@@ -130,6 +130,14 @@ fn compose_service_serves_passes_its_healthchecks_and_stops_cleanly() {
     check_listen_is_published_on_loopback_only(service, listen);
     check_stop_grace_period(service, &env);
     env.insert("EDGECERT_LISTEN".into(), "127.0.0.1:0".into());
+    // The edge's listeners likewise: published on loopback, and on free loopback ports here.
+    for edge in ["EDGECERT_EDGE_LISTEN", "EDGECERT_EDGE_HTTP_LISTEN"] {
+        let address: SocketAddr = value(&env, edge)
+            .parse()
+            .unwrap_or_else(|_| panic!("{edge} is an address"));
+        check_listen_is_published_on_loopback_only(service, address);
+        env.insert(edge.into(), "127.0.0.1:0".into());
+    }
 
     let server = Server::start(edgecert(&argv[1..], &env, dir.path()));
     let addr = server.addr;
