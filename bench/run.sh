@@ -12,7 +12,9 @@
 #           (cfssl has no pool: compared with its sustained RSA p50);
 #   list    page 1 and a far page of a zone seeded by SQL with 100,000 CSRs;
 #   upload  certificate upload time as edgecert logs it (server side), and curl's time;
-#   memory  edgecert's VmRSS / VmHWM after the list load.
+#   memory  edgecert's VmRSS / VmHWM after the list load;
+#   edge    the edge against nginx: kept-alive proxied GETs and new TLS connections
+#           (bench/edge.sh, also runnable alone).
 # Every answer must be 2xx: one error or socket error fails the run, since a benchmark of
 # error answers is meaningless. Nothing is judged on speed.
 #
@@ -572,6 +574,13 @@ main() {
 
     log "done in $((SECONDS - started)) s"
     "${PY[@]}" report --results "$RESULTS" --meta "$WORK/meta.json" --out "${BENCH_REPORT:-}"
+
+    # The edge against nginx (bench/edge.sh), on the same binary, after the rows above.
+    local edge_flags=()
+    [[ $MODE == smoke ]] && edge_flags=(--smoke)
+    printf '\n'
+    EDGECERT_BIN=$EDGECERT_BIN bash "$BENCH_DIR/edge.sh" "${edge_flags[@]}" |
+        tee -a "${BENCH_REPORT:-/dev/null}"
 }
 
 main "$@"
