@@ -35,6 +35,14 @@ fn check_path(id: &str) -> String {
     format!("/_edgecert/zones/{ZONE}/custom_hostnames/{id}/check")
 }
 
+/// Runs the hostname's pending check through the control; returns the hostname it answers.
+async fn check_now(app: &TestApp, id: &str) -> Value {
+    let answer = app
+        .call(axum::http::Method::POST, &check_path(id), None)
+        .await;
+    answer.assert_success(StatusCode::OK).clone()
+}
+
 async fn an_http_hostname_is_issued_by_the_ca_and_served_by_the_edge(backend: Backend) {
     let Some(setup) = Setup::start(backend, true).await else {
         return;
@@ -123,10 +131,7 @@ async fn check_now_runs_a_pending_validation_at_once(backend: Backend) {
         .as_str()
         .expect("id")
         .to_string();
-    let check = || async {
-        let answer = setup.app.call(axum::http::Method::POST, &check_path(&id), None);
-        answer.await.assert_success(StatusCode::OK).clone()
-    };
+    let check = || check_now(&setup.app, &id);
     // The answer is the hostname after the check, as a get shows it.
     let refused = check().await;
     assert_eq!(refused, setup.get(&id).await);
@@ -276,4 +281,3 @@ async fn assert_refused_but_published(setup: &Setup, hostname: &Value) {
     let (status, _) = setup.edge_get(path, "other.example.com").await;
     assert_eq!(status, 404);
 }
-

@@ -1,6 +1,6 @@
 //! The test controls under `/_edgecert/` (only with `--test-controls`): reset data, move the
-//! clock, force a custom hostname's statuses, run its pending DCV check now. Authenticated and enveloped like the API, so a
-//! test suite drives them with the client it already has.
+//! clock, force a custom hostname's statuses, run its pending DCV check now. Authenticated
+//! and enveloped like the API, so a test suite drives them with the client it already has.
 
 pub mod doc;
 pub(super) mod request;

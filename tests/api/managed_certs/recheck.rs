@@ -12,7 +12,7 @@ use super::{HOSTNAME, assert_refused_but_published, check_path};
 use crate::common::{Backend, TestApp, ZONE, send_to, zone_hostnames};
 use crate::on_both_backends;
 use edgecert::app::managed::LEASE;
-use edgecert::store::ManagedStatus;
+use edgecert::store::{ManagedStatus, ManagedWork};
 
 on_both_backends!(
     check_now_is_refused_for_what_it_cannot_check,
@@ -40,6 +40,18 @@ async fn create(app: &TestApp, method: &str) -> String {
         .to_string()
 }
 
+/// The lifecycle a worker would claim now, if any (claimed: release it to let go).
+async fn due_now(app: &TestApp) -> Option<ManagedWork> {
+    let now = app.state.clock.now();
+    let mut due = app
+        .store()
+        .claim_managed(now, now + LEASE, None, 8)
+        .await
+        .expect("claim");
+    assert!(due.len() <= 1, "one hostname only: {due:?}");
+    due.pop()
+}
+
 async fn check(app: &TestApp, id: &str) -> crate::common::TestResponse {
     app.call(Method::POST, &check_path(id), None).await
 }
@@ -52,7 +64,8 @@ async fn check_now_is_refused_for_what_it_cannot_check(backend: Backend) {
     check(&app, "not-a-uuid")
         .await
         .assert_error(StatusCode::BAD_REQUEST, &[1435]);
-    let bad_zone = "/_edgecert/zones/ZONE/custom_hostnames/7b163417-1d2b-4c84-a38a-2fb7a0cd7752/check";
+    let bad_zone =
+        "/_edgecert/zones/ZONE/custom_hostnames/7b163417-1d2b-4c84-a38a-2fb7a0cd7752/check";
     let answer = app.call(Method::POST, bad_zone, None).await;
     answer.assert_error(StatusCode::BAD_REQUEST, &[1401]);
     // TXT validation has no DNS to look at locally: nothing for edgecert to check.
@@ -114,14 +127,7 @@ async fn a_patch_with_ssl_makes_unfinished_work_due_now_and_keeps_its_order(back
     let id = create(&app, "http").await;
     let store = app.store();
     let path = format!("{}/{id}", zone_hostnames(ZONE));
-    let due = || async {
-        let now = app.state.clock.now();
-        store
-            .claim_managed(now, now + LEASE, None, 8)
-            .await
-            .expect("claim")
-            .pop()
-    };
+    let due = || due_now(&app);
     // As a worker leaves it after a refused validation: an order, its published answer, the
     // CA's problem, and the next attempt an hour away.
     let mut work = due().await.expect("the new hostname is due");
@@ -171,9 +177,7 @@ async fn a_patch_with_ssl_makes_unfinished_work_due_now_and_keeps_its_order(back
     assert!(due().await.is_none(), "an active certificate was made due");
 }
 
-async fn after_a_refusal_a_patch_with_the_same_ssl_has_the_worker_validate_again(
-    backend: Backend,
-) {
+async fn after_a_refusal_a_patch_with_the_same_ssl_has_the_worker_validate_again(backend: Backend) {
     let Some(setup) = Setup::start(backend, true).await else {
         return;
     };
