@@ -227,9 +227,9 @@ pub struct ServeArgs {
     #[arg(long, env = "EDGECERT_QUOTA_CUSTOM_CSRS")]
     pub quota_custom_csrs: Option<u64>,
     /// Serve the test controls under /_edgecert/ (reset data, move the clock, force custom
-    /// hostname statuses; see the README's "Testing your integration"). For test
-    /// environments only: anyone with an API token can erase everything. Off: those paths
-    /// answer like any unknown path.
+    /// hostname statuses, run a pending DCV check now; see the README's "Testing your
+    /// integration"). For test environments only: anyone with an API token can erase
+    /// everything. Off: those paths answer like any unknown path.
     #[arg(long, env = "EDGECERT_TEST_CONTROLS", value_parser = BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
     pub test_controls: bool,
 

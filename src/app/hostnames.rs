@@ -140,6 +140,7 @@ pub async fn edit(
     let (new_key, plan) = apply(state, &mut record, settings).await?;
     let managed = match (plan, &record.managed) {
         (Plan::Keep, _) => ManagedWrite::Keep,
+        (Plan::Recheck, _) => ManagedWrite::Recheck(state.clock.now()),
         (Plan::Start, Some(started)) => ManagedWrite::Start(started),
         _ => ManagedWrite::Clear,
     };
@@ -161,9 +162,14 @@ enum Plan {
     Start,
     /// Managed before and after: the worker's state stays as it is.
     Keep,
+    /// Managed before and after, and `ssl` was sent again: the real API's way to have
+    /// validation looked at again ("the PATCH method must be used once [the domain points at
+    /// the CNAME target] (to complete validation)"). Work not yet deployed is due now, its
+    /// order kept; an active certificate is left alone rather than renewed early.
+    Recheck,
 }
 
-/// Has the background task start on a newly managed hostname at once.
+/// Has the background task start at once on a newly managed hostname, or one due again.
 fn wake_managed(state: &AppState, record: &HostnameRecord) {
     if let (Some(acme), Some(_)) = (&state.acme, &record.managed) {
         acme.wake();
@@ -240,7 +246,7 @@ async fn apply_ssl(
         let managed = super::managed::managed_key_type(state, &record.ssl_options);
         if managed.is_some() && record.managed.is_some() {
             // Already managed: the certificate being issued or served stays.
-            return Ok((None, Plan::Keep));
+            return Ok((None, Plan::Recheck));
         }
         record.key = None;
         record.custom_csr_id = None;

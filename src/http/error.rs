@@ -154,6 +154,14 @@ pub mod code {
         CONTROL_CLOCK = 99002, BAD_REQUEST;
         /// A forced status the real API never shows, or a bad forced error list.
         CONTROL_STATUS = 99003, BAD_REQUEST;
+        /// A DCV check asked for on a hostname edgecert issues no certificate for (one with
+        /// an uploaded certificate, or a method other than `http`).
+        CONTROL_CHECK_NOT_MANAGED = 99004, CONFLICT;
+        /// A DCV check asked for while no ACME CA is configured (`EDGECERT_ACME_DIRECTORY`).
+        CONTROL_CHECK_NO_ACME = 99005, CONFLICT;
+        /// A DCV check asked for while another worker has held the hostname for the whole
+        /// wait; asking again is safe.
+        CONTROL_CHECK_BUSY = 99006, CONFLICT;
 
         INTERNAL = 1500, INTERNAL_SERVER_ERROR;
         /// At the connection cap, or shutting down: try again shortly.
@@ -520,6 +528,9 @@ mod tests {
             ("CONTROL_RESET_SCOPE", 99001, 400),
             ("CONTROL_CLOCK", 99002, 400),
             ("CONTROL_STATUS", 99003, 400),
+            ("CONTROL_CHECK_NOT_MANAGED", 99004, 409),
+            ("CONTROL_CHECK_NO_ACME", 99005, 409),
+            ("CONTROL_CHECK_BUSY", 99006, 409),
             ("INTERNAL", 1500, 500),
             ("SERVER_UNAVAILABLE", 1500, 503),
             ("DATABASE_UNAVAILABLE", 1500, 503),

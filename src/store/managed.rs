@@ -111,6 +111,10 @@ pub enum ManagedWrite<'a> {
     /// Unchanged: the lifecycle row, key and certificate stay as the worker last left them
     /// (the edit may race the worker, so what was read is not written back).
     Keep,
+    /// As `Keep`, and a lifecycle not yet active is due at this instant: its next step (the
+    /// order placed, or validation looked at again) runs without waiting out a backoff. An
+    /// active one keeps its renewal time.
+    Recheck(OffsetDateTime),
 }
 
 /// Managed work claimed by one worker until `claimed_until`.

@@ -25,7 +25,7 @@ use zeroize::Zeroizing;
 use super::{AppState, InternalError};
 use crate::config::AcmeArgs;
 use crate::pki::KeyType;
-use crate::store::{SslOptions, StoreError};
+use crate::store::{HostnameRecord, ManagedWork, SslOptions, StoreError};
 
 /// How long a claim keeps other workers off a hostname. A step waits at most
 /// [`flow::CA_WAIT`] for the CA, so a live worker always finishes well within it; a crashed
@@ -48,6 +48,9 @@ pub struct Acme {
     http: client::AcmeHttp,
     account: tokio::sync::Mutex<Option<instant_acme::Account>>,
     wake: Notify,
+    /// Told each time this instance's work on a hostname ends, so [`check_now`] waits for a
+    /// step already running instead of failing.
+    released: Notify,
 }
 
 impl fmt::Debug for Acme {
@@ -85,6 +88,7 @@ impl Acme {
             http: client::AcmeHttp::new(bundle.as_deref())?,
             account: tokio::sync::Mutex::new(None),
             wake: Notify::new(),
+            released: Notify::new(),
         })))
     }
 
@@ -193,10 +197,16 @@ async fn pass(state: &AppState, acme: &Arc<Acme>) -> usize {
     for work in batch {
         let state = state.clone();
         let acme = Arc::clone(acme);
-        running.spawn(async move { flow::process(&state, &acme, work).await });
+        running.spawn(async move { run(&state, &acme, work).await });
     }
     while running.join_next().await.is_some() {}
     claimed
+}
+
+/// Runs claimed work and tells whoever waits for the hostname that the claim is released.
+async fn run(state: &AppState, acme: &Acme, work: ManagedWork) {
+    flow::process(state, acme, work).await;
+    acme.released.notify_waiters();
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -207,7 +217,7 @@ pub enum ManagedError {
     NotFound,
     #[error("edgecert issues no certificate for this hostname")]
     NotManaged,
-    /// Another worker holds the hostname's lease; it is being worked on already.
+    /// A worker has held the hostname's lease for as long as [`check_now`] waits.
     #[error("the hostname is being worked on already")]
     Busy,
     #[error(transparent)]
@@ -223,27 +233,50 @@ impl From<StoreError> for ManagedError {
     }
 }
 
-/// Runs the hostname's pending work now, whatever its backoff says, and returns once this
-/// step is done (validated and issued, or refused again). For the test controls.
+/// Runs the hostname's pending work now, whatever its backoff says, and returns the hostname
+/// once this step is done (validated and issued, or refused again). For the test controls.
+///
+/// When a worker is on the hostname already (it was due, or just created), this waits for
+/// that step to end and then checks again: the step may have begun before whatever the
+/// caller fixed. Up to [`flow::CA_WAIT`], the longest one wait for the CA, so an HTTP
+/// client's own timeout is not reached first.
 pub async fn check_now(
     state: &AppState,
     zone_id: &str,
     hostname_id: Uuid,
-) -> Result<(), ManagedError> {
+) -> Result<HostnameRecord, ManagedError> {
     let acme = state.acme.as_ref().ok_or(ManagedError::NotConfigured)?;
-    let record = state.store.get_hostname(zone_id, hostname_id).await?;
-    if record.managed.is_none() {
-        return Err(ManagedError::NotManaged);
+    let give_up = tokio::time::Instant::now() + flow::CA_WAIT;
+    loop {
+        // Listening before the claim, so a release between the two is not missed.
+        let released = acme.released.notified();
+        tokio::pin!(released);
+        released.as_mut().enable();
+        // Read each time: the hostname may be deleted or stop being managed meanwhile.
+        let record = state.store.get_hostname(zone_id, hostname_id).await?;
+        if record.managed.is_none() {
+            return Err(ManagedError::NotManaged);
+        }
+        let now = state.clock.now();
+        let claimed = state
+            .store
+            .claim_managed(now, now + LEASE, Some(hostname_id), 1)
+            .await?
+            .pop();
+        if let Some(work) = claimed {
+            run(state, acme, work).await;
+            return Ok(state.store.get_hostname(zone_id, hostname_id).await?);
+        }
+        if tokio::time::Instant::now() >= give_up {
+            return Err(ManagedError::Busy);
+        }
+        // This instance's worker says when it lets go; another instance's is looked for again
+        // as often as the background task looks for due work.
+        tokio::select! {
+            () = &mut released => {}
+            () = tokio::time::sleep(POLL) => {}
+        }
     }
-    let now = state.clock.now();
-    let work = state
-        .store
-        .claim_managed(now, now + LEASE, Some(hostname_id), 1)
-        .await?
-        .pop()
-        .ok_or(ManagedError::Busy)?;
-    flow::process(state, acme, work).await;
-    Ok(())
 }
 
 /// Why a step did not get through.

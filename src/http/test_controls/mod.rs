@@ -1,6 +1,6 @@
 //! The test controls under `/_edgecert/` (only with `--test-controls`): reset data, move the
-//! clock, force a custom hostname's statuses. Authenticated and enveloped like the API, so a
-//! test suite drives them with the client it already has.
+//! clock, force a custom hostname's statuses, run its pending DCV check now. Authenticated
+//! and enveloped like the API, so a test suite drives them with the client it already has.
 
 pub mod doc;
 pub(super) mod request;
@@ -16,12 +16,14 @@ use self::doc::{
     ResetRequest,
 };
 use super::custom_hostnames::HostnameIdParam;
+use super::custom_hostnames::shown;
 use super::custom_hostnames::view::HostnameView;
 use super::envelope::Envelope;
 use super::error::{ApiError, OperationErrors, code};
 use super::extract::{JsonObject, PathId, ZoneId, ZonePath};
 use super::rfc3339;
 use crate::app::controls::{self, ClockChange, ForceError, StatusChange};
+use crate::app::managed::{self, ManagedError};
 use crate::app::{AppState, Clock};
 use crate::store::{ResetCounts, Scope};
 
@@ -33,6 +35,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/zones/{zone_id}/custom_hostnames/{custom_hostname_id}/status",
             patch(force_status).delete(clear_status),
+        )
+        .route(
+            "/zones/{zone_id}/custom_hostnames/{custom_hostname_id}/check",
+            post(check_now),
         )
 }
 
@@ -53,6 +59,16 @@ pub const ERRORS: &[OperationErrors] = &[
     (
         "edgecert_hostname_status_clear",
         &[&[code::HOSTNAME_ID_INVALID, code::HOSTNAME_NOT_FOUND]],
+    ),
+    (
+        "edgecert_hostname_check",
+        &[&[
+            code::HOSTNAME_ID_INVALID,
+            code::HOSTNAME_NOT_FOUND,
+            code::CONTROL_CHECK_NOT_MANAGED,
+            code::CONTROL_CHECK_NO_ACME,
+            code::CONTROL_CHECK_BUSY,
+        ]],
     ),
 ];
 
@@ -283,6 +299,61 @@ async fn apply(
         .map_err(force_error)?;
     let view = HostnameView::new(record, state.clock.now(), Some(&forced));
     Ok(Envelope::ok(view))
+}
+
+#[utoipa::path(
+    post,
+    path = "/_edgecert/zones/{zone_id}/custom_hostnames/{custom_hostname_id}/check",
+    operation_id = "edgecert_hostname_check",
+    tag = "Test controls",
+    summary = "Run a custom hostname's pending DCV check now",
+    description = "Runs the next step of the hostname's managed certificate at once, whatever \
+        its retry backoff says, and answers when that step is done: the order placed, the CA \
+        asked to validate the HTTP-01 answer, and on success the certificate issued and \
+        deployed, or the CA's refusal in `ssl.validation_errors`. When edgecert's own worker \
+        is on the hostname, waits for it and checks again. No body. An active certificate \
+        not yet due for renewal is left as it is.",
+    params(
+        ZonePath,
+        ("custom_hostname_id" = Uuid, Path, description = "The custom hostname's id, in hyphenated form."),
+    ),
+    responses((status = 200, description = "The hostname as the API shows it after the check.", body = ForcedHostnameEnvelope)),
+)]
+#[instrument(skip_all, fields(zone_id = %zone.0, hostname_id = %id.0))]
+pub async fn check_now(
+    State(state): State<AppState>,
+    zone: ZoneId,
+    id: HostnameId,
+) -> Result<Envelope<HostnameView>, ApiError> {
+    let record = managed::check_now(&state, &zone.0, id.0)
+        .await
+        .map_err(check_error)?;
+    Ok(Envelope::ok(shown(&state, record).await?))
+}
+
+fn check_error(error: ManagedError) -> ApiError {
+    match error {
+        ManagedError::NotFound => ApiError::new(
+            code::HOSTNAME_NOT_FOUND,
+            "Custom hostname not found in this zone.",
+        ),
+        ManagedError::NotManaged => ApiError::new(
+            code::CONTROL_CHECK_NOT_MANAGED,
+            "edgecert issues no certificate for this custom hostname: it has an uploaded \
+             certificate, or its ssl.method is not http. Only http validation is checked.",
+        ),
+        ManagedError::NotConfigured => ApiError::new(
+            code::CONTROL_CHECK_NO_ACME,
+            "No ACME CA is configured (EDGECERT_ACME_DIRECTORY), so edgecert issues no \
+             certificates and has no validation to check.",
+        ),
+        ManagedError::Busy => ApiError::new(
+            code::CONTROL_CHECK_BUSY,
+            "A worker (another edgecert instance's, or one that stopped) has held this custom \
+             hostname for the whole wait; try again.",
+        ),
+        ManagedError::Internal(error) => error.into(),
+    }
 }
 
 #[cfg(test)]

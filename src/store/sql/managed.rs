@@ -174,6 +174,28 @@ macro_rules! managed_store {
                 Ok(())
             }
 
+            /// Makes a lifecycle that is not active due at `now`, in the caller's
+            /// transaction. Only the time changes, so a worker holding the row loses none of
+            /// its progress; its own write at the end of its step then sets the time, the
+            /// step it is running being the check asked for.
+            async fn recheck_managed(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                hostname_id: uuid::Uuid,
+                now: time::OffsetDateTime,
+            ) -> Result<(), $crate::store::StoreError> {
+                use $crate::store::records::to_micros;
+                sqlx::query(
+                    "UPDATE managed_certificates SET due_at_us = $1 \
+                     WHERE hostname_id = $2 AND status <> 'active'",
+                )
+                .bind(to_micros(now))
+                .bind(hostname_id)
+                .execute(&mut **tx)
+                .await
+                .map_err($crate::store::on_write)?;
+                Ok(())
+            }
+
             /// Writes claimed work's lifecycle in the caller's transaction; `NotFound` when
             /// the claim is no longer this worker's.
             async fn write_managed(

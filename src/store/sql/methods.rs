@@ -236,10 +236,19 @@ macro_rules! store_methods {
             ) -> Result<(), $crate::store::StoreError> {
                 use $crate::store::records::to_json;
                 let mut tx = self.begin_upload(record.custom_csr_id, new_key).await?;
-                if let $crate::store::ManagedWrite::Keep = managed {
-                    Self::update_hostname_settings(&mut tx, record).await?;
-                    tx.commit().await?;
-                    return Ok(());
+                match managed {
+                    $crate::store::ManagedWrite::Keep => {
+                        Self::update_hostname_settings(&mut tx, record).await?;
+                        tx.commit().await?;
+                        return Ok(());
+                    }
+                    $crate::store::ManagedWrite::Recheck(now) => {
+                        Self::update_hostname_settings(&mut tx, record).await?;
+                        Self::recheck_managed(&mut tx, record.id, now).await?;
+                        tx.commit().await?;
+                        return Ok(());
+                    }
+                    _ => {}
                 }
                 let updated = sqlx::query(
                     "UPDATE custom_hostnames SET ssl_options = $1, key_id = $2, key_owned = $3, \

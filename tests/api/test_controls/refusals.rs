@@ -38,6 +38,11 @@ async fn the_routes_are_absent_unless_enabled(backend: Backend) {
             Some(r#"{"status": "blocked"}"#),
         ),
         (Method::DELETE, status_path(ZONE, id), None),
+        (
+            Method::POST,
+            format!("/_edgecert/zones/{ZONE}/custom_hostnames/{id}/check"),
+            None,
+        ),
     ] {
         let answer = app.call(method.clone(), &path, body).await;
         // Exactly what a path edgecert has never heard of gets, so nothing gives them away.

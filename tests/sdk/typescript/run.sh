@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Conformance suite: drives a real edgecert server through the official, unmodified
 # Cloudflare TypeScript SDK (npm `cloudflare`, pinned in package.json / package-lock.json).
+# edgecert runs with its edge listeners, its test controls and managed certificates ordered
+# from a Pebble ACME CA on loopback (../acme.sh; needs the Debian package `pebble`, curl,
+# openssl and python3, and fails without them). `*.serial.mjs` files move edgecert's one
+# clock, so they run after the others, one at a time.
 #
 #   bash tests/sdk/typescript/run.sh [extra node --test arguments]
 #
@@ -43,7 +47,9 @@ cleanup() {
     if [[ $rc -ne 0 && -f "$tmp/server.log" ]]; then
         echo "---- edgecert server log (last 40 lines) ----" >&2
         tail -n 40 "$tmp/server.log" >&2 || true
+        acme_log_tail
     fi
+    acme_stop
     if [[ "${EDGECERT_SDK_KEEP_TMP:-}" == 1 ]]; then
         echo "run.sh: kept $tmp" >&2
     else
@@ -51,6 +57,8 @@ cleanup() {
     fi
     exit "$rc"
 }
+# shellcheck source=tests/sdk/acme.sh
+source "$here/../acme.sh"
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -63,6 +71,10 @@ openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 30 \
     -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
 
 token="sdk-$(openssl rand -hex 24)"
+
+# Pebble's DNS server, and the ACME directory edgecert will order from (Pebble itself starts
+# once edgecert's edge HTTP port is known, as it validates on that port).
+acme_prepare "$tmp"
 
 server_env=(
     "EDGECERT_LISTEN=127.0.0.1:0"
@@ -79,33 +91,39 @@ fi
 
 # Start the server with stderr on a FIFO so we can wait for the "serving" line with a timeout.
 mkfifo "$tmp/stderr.fifo"
-env "${server_env[@]}" "$bin" serve 2>"$tmp/stderr.fifo" &
+env "${server_env[@]}" "$bin" serve \
+    --acme-directory "$ACME_DIRECTORY" --acme-ca-bundle "$ACME_CA_BUNDLE" \
+    --edge-listen 127.0.0.1:0 --edge-http-listen 127.0.0.1:0 --test-controls=true \
+    2>"$tmp/stderr.fifo" &
 server_pid=$!
 exec 3<"$tmp/stderr.fifo"
 
-port=""
+# The API's line comes first, then the edge's two; each names its bound port.
+port="" edge_https="" edge_http=""
 deadline=$((SECONDS + 60))
 : >"$tmp/server.log"
-while [[ -z "$port" ]]; do
+while [[ -z "$port" || -z "$edge_https" || -z "$edge_http" ]]; do
     remaining=$((deadline - SECONDS))
     if ((remaining <= 0)); then
         echo "run.sh: edgecert did not report it was serving within 60 s" >&2
         exit 1
     fi
     if ! IFS= read -r -t "$remaining" line <&3; then
-        echo "run.sh: edgecert exited or stayed silent before serving the API" >&2
+        echo "run.sh: edgecert exited or stayed silent before serving the API and the edge" >&2
         exit 1
     fi
     printf '%s\n' "$line" >>"$tmp/server.log"
-    if [[ "$line" == *"edgecert is serving the API"* ]]; then
-        clean="$(printf '%s' "$line" | sed -E 's/\x1b\[[0-9;]*m//g')"
-        if [[ "$clean" =~ listen=127\.0\.0\.1:([0-9]+) ]]; then
-            port="${BASH_REMATCH[1]}"
-        else
-            echo "run.sh: could not parse the port from: $clean" >&2
-            exit 1
-        fi
+    clean="$(printf '%s' "$line" | sed -E 's/\x1b\[[0-9;]*m//g')"
+    [[ "$clean" == *"edgecert is serving"* ]] || continue
+    if ! [[ "$clean" =~ listen=\"?127\.0\.0\.1:([0-9]+) ]]; then
+        echo "run.sh: could not parse the port from: $clean" >&2
+        exit 1
     fi
+    case "$clean" in
+        *"serving the API"*) port="${BASH_REMATCH[1]}" ;;
+        *"edge over HTTPS"*) edge_https="${BASH_REMATCH[1]}" ;;
+        *"edge over plain HTTP"*) edge_http="${BASH_REMATCH[1]}" ;;
+    esac
 done
 # Keep draining the server's stderr so it never blocks on a full pipe.
 cat <&3 >>"$tmp/server.log" &
@@ -116,6 +134,15 @@ export EDGECERT_BASE_URL="http://127.0.0.1:$port/client/v4"
 export EDGECERT_TOKEN="$token"
 export EDGECERT_CA_KEY="$tmp/root.key"
 export EDGECERT_CA_CERT="$tmp/root.pem"
+
+# Pebble, validating HTTP-01 on edgecert's edge HTTP port; then, for the lifecycle tests, the
+# test controls (outside /client/v4), the edge's HTTPS port, Pebble's root (what issued
+# certificates chain to) and challtestsrv's API (to break a name's DNS).
+acme_start_pebble "$edge_http"
+export EDGECERT_URL="http://127.0.0.1:$port"
+export EDGECERT_EDGE_HTTPS="127.0.0.1:$edge_https"
+export EDGECERT_ACME_ROOT="$ACME_ROOT"
+export EDGECERT_DNS_MANAGEMENT="$ACME_DNS_MANAGEMENT"
 # The SDK reads these; make sure nothing from the caller's environment leaks in.
 unset CLOUDFLARE_BASE_URL CLOUDFLARE_API_TOKEN CLOUDFLARE_API_KEY CLOUDFLARE_EMAIL \
     CLOUDFLARE_API_USER_SERVICE_KEY CLOUDFLARE_CUSTOM_HEADERS 2>/dev/null || true
@@ -125,5 +152,11 @@ echo "run.sh: edgecert $("$bin" --version 2>/dev/null || echo '') serving on $ED
 set +e
 (cd "$here" && node --test "$@")
 status=$?
+if [[ $status -eq 0 ]]; then
+    # The clock is edgecert's only one: moved while other files' tests upload certificates,
+    # it would expire theirs. So these run alone, after the rest.
+    (cd "$here" && node --test --test-concurrency=1 "$@" ./*.serial.mjs)
+    status=$?
+fi
 set -e
 exit "$status"
