@@ -108,7 +108,7 @@ async fn readiness_fails_when_the_key_store_or_schema_is_not_usable(backend: Bac
     assert!(
         ready.body["checks"]["migrations"]
             .as_str()
-            .is_some_and(|m| m.contains("7 of 8")),
+            .is_some_and(|m| m.contains("8 of 9")),
         "{}",
         ready.body
     );

@@ -550,7 +550,7 @@ fn migrate_check_config_and_probe_commands() {
     let output = command.output().expect("run migrate");
     assert!(output.status.success(), "{output:?}");
     assert!(
-        String::from_utf8_lossy(&output.stdout).contains("migration 8 of 8"),
+        String::from_utf8_lossy(&output.stdout).contains("migration 9 of 9"),
         "{output:?}"
     );
     assert!(dir.path().join("edgecert.db").exists());
