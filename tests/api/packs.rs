@@ -16,7 +16,7 @@ use time::Duration;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use crate::common::{Backend, TestApp, ZONE, zone_hostnames};
+use crate::common::{Backend, TestApp, ZONE, zone_csrs, zone_hostnames};
 use crate::edge::{EdgeUnderTest, app_trusting, leaf_of, new_csr, served_leaf, start_edge};
 use crate::on_both_backends;
 use crate::testca::TestCa;
@@ -171,8 +171,15 @@ async fn a_bundle_is_shown_with_an_id_per_certificate_and_served_by_offered_sche
     let ca = TestCa::new();
     let app = app_trusting(backend, &ca).await;
     let (rsa, rsa_bundle, ecdsa, ecdsa_bundle) = bundle_entries(&app, &ca).await;
-    let created = create_pack(&app, json!([rsa, ecdsa])).await;
+    // The RSA certificate second: the pack's second certificate holds its CSR's key too.
+    let created = create_pack(&app, json!([ecdsa, rsa])).await;
     assert_eq!(created["status"], "active", "{created}");
+    let csr = format!(
+        "{}/{}",
+        zone_csrs(ZONE),
+        rsa["custom_csr_id"].as_str().unwrap()
+    );
+    app.delete(&csr).await.assert_conflict(1420);
     assert_eq!(created["ssl"]["status"], "active", "{created}");
     assert_eq!(certificate_ids(&created).len(), 2, "{created}");
     let certificates = &created["ssl"]["certificates"];
@@ -326,7 +333,7 @@ async fn pack_certificates_are_replaced_by_their_own_key_type_and_deleted_down_t
     let id = created["id"].as_str().unwrap();
     let left = app.get(&format!("{}/{id}", zone_hostnames(ZONE))).await;
     let left = left.assert_success(StatusCode::OK).clone();
-    assert_eq!(certificate_ids(&left), [ecdsa_id.clone()]);
+    assert_eq!(certificate_ids(&left), std::slice::from_ref(&ecdsa_id));
     edge.caught_up_with(&app.state).await;
     assert_eq!(
         leaf_offering(&edge, &ca, &ECDSA_SCHEMES).await,
@@ -371,7 +378,7 @@ async fn a_single_certificate_gets_its_own_id_and_is_served_to_every_client(back
         .await;
     assert_eq!(
         certificate_ids(replaced.assert_success(StatusCode::OK)),
-        [id.clone()]
+        std::slice::from_ref(&id)
     );
     let edge = start_edge(&app).await;
     // An RSA certificate is what there is, whatever the client prefers.
