@@ -26,6 +26,8 @@ on_both_backends!(
     a_bundle_needs_one_rsa_and_one_ecdsa_certificate_and_stores_nothing_otherwise,
     pack_certificates_are_replaced_by_their_own_key_type_and_deleted_down_to_one,
     a_single_certificate_gets_its_own_id_and_is_served_to_every_client,
+    a_zone_reset_destroys_both_supplied_keys_of_a_pack,
+    a_pack_write_that_read_a_changed_pack_is_refused_and_changes_nothing,
 );
 
 const HOST: &str = "pack.example.com";
@@ -388,4 +390,73 @@ async fn a_single_certificate_gets_its_own_id_and_is_served_to_every_client(back
         leaf_offering(&edge, &ca, &RSA_SCHEMES).await,
         leaf_of(&renewed)
     );
+}
+
+async fn a_zone_reset_destroys_both_supplied_keys_of_a_pack(backend: Backend) {
+    let ca = TestCa::new();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let roots = dir.path().join("roots.pem");
+    std::fs::write(&roots, ca.root_pem()).expect("write roots");
+    let app = TestApp::with(backend, |args| {
+        args.trust_roots = Some(roots.clone());
+        args.test_controls = true;
+    })
+    .await;
+    let (rsa, rsa_key) = ca.issue_with_new_rsa_key(&[HOST], 90);
+    let (ecdsa, ecdsa_key) = ca.issue_with_new_key(&[HOST], 90);
+    create_pack(
+        &app,
+        json!([
+            { "custom_certificate": rsa, "custom_key": rsa_key },
+            { "custom_certificate": ecdsa, "custom_key": ecdsa_key },
+        ]),
+    )
+    .await;
+    assert_eq!(app.count_rows("private_keys").await, 2);
+    let reset = app
+        .post(crate::test_controls::RESET, &json!({ "zone_id": ZONE }))
+        .await;
+    let removed = &reset.assert_success(StatusCode::OK)["removed"];
+    assert_eq!(removed["custom_hostnames"], 1, "{removed}");
+    assert_eq!(removed["private_keys"], 2, "{removed}");
+    assert_eq!(app.count_rows("private_keys").await, 0);
+}
+
+/// The store refuses a pack write whose caller read the pack before another write changed
+/// its keys: the later write must not put back what the earlier one replaced.
+async fn a_pack_write_that_read_a_changed_pack_is_refused_and_changes_nothing(backend: Backend) {
+    let ca = TestCa::new();
+    let app = app_trusting(backend, &ca).await;
+    let (rsa, _, ecdsa, _) = bundle_entries(&app, &ca).await;
+    let created = create_pack(&app, json!([rsa, ecdsa])).await;
+    let id = created["id"].as_str().unwrap().parse().expect("uuid");
+    let store = app.store();
+    let read = store.get_hostname(ZONE, id).await.expect("hostname");
+    let mut stale = read.pack_keys();
+    stale.second = Some(uuid::Uuid::new_v4());
+    let mut change = read.clone();
+    let removed = change.bundled.take().expect("a second certificate").key;
+    let refused = store
+        .write_certificate_pack(&change, stale, None, removed)
+        .await;
+    assert!(
+        matches!(refused, Err(edgecert::store::StoreError::NotFound)),
+        "{refused:?}"
+    );
+    assert_eq!(store.get_hostname(ZONE, id).await.expect("hostname"), read);
+    let keys = app.count_rows("private_keys").await;
+    store
+        .write_certificate_pack(&change, read.pack_keys(), None, removed)
+        .await
+        .expect("a current read is written");
+    assert!(
+        store
+            .get_hostname(ZONE, id)
+            .await
+            .expect("hostname")
+            .bundled
+            .is_none()
+    );
+    // The removed key was supplied with the bundle: it goes with its certificate.
+    assert_eq!(app.count_rows("private_keys").await, keys - 1);
 }
