@@ -28,6 +28,7 @@ on_both_backends!(
     a_single_certificate_gets_its_own_id_and_is_served_to_every_client,
     a_zone_reset_destroys_both_supplied_keys_of_a_pack,
     a_pack_write_that_read_a_changed_pack_is_refused_and_changes_nothing,
+    openssl_gets_the_certificate_of_the_signature_algorithms_it_offers,
 );
 
 const HOST: &str = "pack.example.com";
@@ -459,4 +460,63 @@ async fn a_pack_write_that_read_a_changed_pack_is_refused_and_changes_nothing(ba
     );
     // The removed key was supplied with the bundle: it goes with its certificate.
     assert_eq!(app.count_rows("private_keys").await, keys - 1);
+}
+
+/// The leaf `openssl s_client` is served for [`HOST`] when it offers only `sigalgs` (TLS 1.3,
+/// verifying the chain against the test CA's root).
+async fn openssl_leaf(edge: &EdgeUnderTest, root: &std::path::Path, sigalgs: &str) -> Vec<u8> {
+    let (address, root, sigalgs) = (edge.address, root.to_owned(), sigalgs.to_string());
+    // Blocking, off the runtime that serves the edge.
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("openssl")
+            .args([
+                "s_client",
+                "-connect",
+                &address.to_string(),
+                "-servername",
+                HOST,
+            ])
+            .args([
+                "-tls1_3",
+                "-sigalgs",
+                &sigalgs,
+                "-verify_return_error",
+                "-CAfile",
+            ])
+            .arg(&root)
+            .stdin(std::process::Stdio::null())
+            .output()
+    })
+    .await
+    .expect("openssl ran")
+    .expect("openssl s_client (the openssl binary) is installed");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let start = text
+        .find("-----BEGIN CERTIFICATE-----")
+        .expect("the server certificate");
+    leaf_of(&text[start..])
+}
+
+async fn openssl_gets_the_certificate_of_the_signature_algorithms_it_offers(backend: Backend) {
+    let ca = TestCa::new();
+    let app = app_trusting(backend, &ca).await;
+    let (rsa, rsa_bundle, ecdsa, ecdsa_bundle) = bundle_entries(&app, &ca).await;
+    create_pack(&app, json!([rsa, ecdsa])).await;
+    let edge = start_edge(&app).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("root.pem");
+    std::fs::write(&root, ca.root_pem()).expect("write root");
+    assert_eq!(
+        openssl_leaf(&edge, &root, "RSA-PSS+SHA256:RSA-PSS+SHA384").await,
+        leaf_of(&rsa_bundle)
+    );
+    assert_eq!(
+        openssl_leaf(&edge, &root, "ECDSA+SHA256").await,
+        leaf_of(&ecdsa_bundle)
+    );
 }
