@@ -25,7 +25,7 @@ on_both_backends!(
     a_bundle_is_shown_with_an_id_per_certificate_and_served_by_offered_schemes,
     a_bundle_needs_one_rsa_and_one_ecdsa_certificate_and_stores_nothing_otherwise,
     pack_certificates_are_replaced_by_their_own_key_type_and_deleted_down_to_one,
-    a_single_certificate_gets_its_own_id_and_is_served_to_every_client,
+    a_single_certificate_gets_its_own_id_and_a_patch_makes_it_a_pack,
     a_zone_reset_destroys_both_supplied_keys_of_a_pack,
     a_pack_write_that_read_a_changed_pack_is_refused_and_changes_nothing,
     openssl_gets_the_certificate_of_the_signature_algorithms_it_offers,
@@ -359,7 +359,7 @@ async fn pack_certificates_are_replaced_by_their_own_key_type_and_deleted_down_t
     assert_eq!(app.count_rows("private_keys").await, keys - 1);
 }
 
-async fn a_single_certificate_gets_its_own_id_and_is_served_to_every_client(backend: Backend) {
+async fn a_single_certificate_gets_its_own_id_and_a_patch_makes_it_a_pack(backend: Backend) {
     let ca = TestCa::new();
     let app = app_trusting(backend, &ca).await;
     let (bundle, key) = ca.issue_with_new_rsa_key(&[HOST], 90);
@@ -383,13 +383,43 @@ async fn a_single_certificate_gets_its_own_id_and_is_served_to_every_client(back
         certificate_ids(replaced.assert_success(StatusCode::OK)),
         std::slice::from_ref(&id)
     );
-    let edge = start_edge(&app).await;
+    let mut edge = start_edge(&app).await;
     // An RSA certificate is what there is, whatever the client prefers.
     let leaf = served_leaf(&edge, &ca, HOST).await.expect("handshake");
     assert_eq!(leaf, leaf_of(&renewed));
     assert_eq!(
         leaf_offering(&edge, &ca, &RSA_SCHEMES).await,
         leaf_of(&renewed)
+    );
+    assert_eq!(app.count_rows("private_keys").await, 1);
+
+    // A PATCH turns it into a pack of two: the replaced certificate's supplied key goes, the
+    // pack's two keys are stored, and the certificates get new ids.
+    let (rsa, rsa_key) = ca.issue_with_new_rsa_key(&[HOST], 90);
+    let (ecdsa, ecdsa_key) = ca.issue_with_new_key(&[HOST], 90);
+    let path = format!(
+        "{}/{}",
+        zone_hostnames(ZONE),
+        created["id"].as_str().unwrap()
+    );
+    let patched = app
+        .patch(
+            &path,
+            &json!({ "ssl": { "custom_cert_bundle": [
+                { "custom_certificate": ecdsa, "custom_key": ecdsa_key },
+                { "custom_certificate": rsa, "custom_key": rsa_key },
+            ] } }),
+        )
+        .await;
+    let ids = certificate_ids(patched.assert_success(StatusCode::ACCEPTED));
+    assert_eq!(ids.len(), 2);
+    assert!(!ids.contains(&id));
+    assert_eq!(app.count_rows("private_keys").await, 2);
+    edge.caught_up_with(&app.state).await;
+    assert_eq!(leaf_offering(&edge, &ca, &RSA_SCHEMES).await, leaf_of(&rsa));
+    assert_eq!(
+        leaf_offering(&edge, &ca, &ECDSA_SCHEMES).await,
+        leaf_of(&ecdsa)
     );
 }
 
