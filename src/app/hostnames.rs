@@ -6,9 +6,10 @@ use uuid::Uuid;
 
 use super::uploads::{self, Accepted, CurrentKey, KeyChoice, UploadError, UploadPolicy};
 use super::{AppState, InternalError};
+use crate::pki::KeyType;
 use crate::store::{
-    HostnameFilter, HostnameRecord, ManagedState, ManagedWrite, Page, PageRequest, SslOptions,
-    StoreError, StoredKey,
+    HostnameFilter, HostnameRecord, KeyRef, ManagedState, ManagedWrite, PackCertificate, Page,
+    PageRequest, SslOptions, StoreError, StoredKey,
 };
 
 /// The parts of a create or edit request that are not the hostname. `None` leaves a field as
@@ -21,14 +22,46 @@ pub struct HostnameSettings {
     pub custom_origin_sni: Option<Option<String>>,
 }
 
-/// A checked `ssl` object: its settings, and a certificate upload if it carries one. Its
-/// `Debug` never shows a supplied key.
+/// A checked `ssl` object: its settings, and a certificate upload (or a bundle of them) if
+/// it carries one. Its `Debug` never shows a supplied key.
 #[derive(Default)]
 pub struct SslDraft {
     pub options: SslOptions,
     pub custom_certificate: Option<String>,
     pub custom_key: Option<String>,
     pub custom_csr_id: Option<String>,
+    /// `ssl.custom_cert_bundle`: one or two certificates, each with its key.
+    pub custom_cert_bundle: Option<Vec<BundleEntry>>,
+}
+
+/// One entry of `ssl.custom_cert_bundle`: a certificate and its key, supplied (the API's
+/// `custom_key`) or a stored CSR's (`custom_csr_id`, edgecert's extension). Its `Debug`
+/// never shows a supplied key.
+pub struct BundleEntry {
+    pub custom_certificate: String,
+    pub custom_key: Option<String>,
+    pub custom_csr_id: Option<String>,
+}
+
+impl BundleEntry {
+    pub fn choice(&self) -> KeyChoice<'_> {
+        KeyChoice {
+            custom_csr_id: self.custom_csr_id.as_deref(),
+            supplied_pem: self.custom_key.as_deref(),
+        }
+    }
+}
+
+impl std::fmt::Debug for BundleEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BundleEntry")
+            .field(
+                "custom_key",
+                &self.custom_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field("custom_csr_id", &self.custom_csr_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for SslDraft {
@@ -41,6 +74,7 @@ impl std::fmt::Debug for SslDraft {
                 &self.custom_key.as_ref().map(|_| "[redacted]"),
             )
             .field("custom_csr_id", &self.custom_csr_id)
+            .field("custom_cert_bundle", &self.custom_cert_bundle)
             .finish()
     }
 }
@@ -62,8 +96,52 @@ pub enum HostnameError {
     QuotaExceeded { limit: u64 },
     #[error(transparent)]
     Upload(#[from] UploadError),
+    /// Entry `index` of `ssl.custom_cert_bundle` was refused.
+    /// `named_csr`: the entry named its key by `custom_csr_id`.
+    #[error("custom_cert_bundle entry {index}: {error}")]
+    BundleUpload {
+        index: usize,
+        named_csr: bool,
+        error: UploadError,
+    },
+    /// A bundle of two whose keys are not one RSA and one ECDSA.
+    #[error("a certificate bundle needs one RSA and one ECDSA certificate")]
+    BundleKeyTypes,
+    /// The path names a certificate pack (or a certificate in it) the hostname does not have.
+    #[error("no such certificate pack or certificate")]
+    PackCertificateNotFound,
+    /// A replacement whose key type is not the replaced certificate's.
+    #[error("a pack certificate is replaced only by one with the same key type")]
+    PackKeyTypeChanged { expected: KeyFamily },
+    /// Deleting the only certificate of a pack.
+    #[error("the pack's last certificate cannot be deleted")]
+    PackLastCertificate,
     #[error(transparent)]
     Internal(#[from] InternalError),
+}
+
+/// RSA or ECDSA: what a certificate pack holds one of each of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFamily {
+    Rsa,
+    Ecdsa,
+}
+
+impl KeyFamily {
+    pub fn of(key_type: KeyType) -> Self {
+        if key_type.rsa_bits().is_some() {
+            Self::Rsa
+        } else {
+            Self::Ecdsa
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rsa => "RSA",
+            Self::Ecdsa => "ECDSA",
+        }
+    }
 }
 
 impl From<StoreError> for HostnameError {
@@ -98,6 +176,8 @@ pub async fn create(
         key: None,
         custom_csr_id: None,
         certificate: None,
+        certificate_id: None,
+        bundled: None,
         custom_metadata: None,
         custom_origin_server: None,
         custom_origin_sni: None,
@@ -105,10 +185,10 @@ pub async fn create(
         created_at: state.clock.now(),
         managed: None,
     };
-    let (new_key, _) = apply(state, &mut record, settings).await?;
+    let (new_keys, _) = apply(state, &mut record, settings).await?;
     state
         .store
-        .insert_hostname(&record, new_key.as_ref(), state.quotas.hostname_hard_cap())
+        .insert_hostname(&record, &new_keys, state.quotas.hostname_hard_cap())
         .await?;
     state.served_changes.changed();
     wake_managed(state, &record);
@@ -129,15 +209,19 @@ pub fn check_unchanged(
     }
 }
 
-/// Applies `settings` to `current` and stores the result; a customer key the hostname no
-/// longer uses is destroyed in the same transaction.
+/// Applies `settings` to `current` and stores the result; customer keys the hostname no
+/// longer uses are destroyed in the same transaction.
 pub async fn edit(
     state: &AppState,
     mut record: HostnameRecord,
     settings: HostnameSettings,
 ) -> Result<HostnameRecord, HostnameError> {
-    let previous_key = record.key;
-    let (new_key, plan) = apply(state, &mut record, settings).await?;
+    let previous_keys: Vec<KeyRef> = record
+        .key
+        .into_iter()
+        .chain(record.bundled.as_ref().map(|b| b.key))
+        .collect();
+    let (new_keys, plan) = apply(state, &mut record, settings).await?;
     let managed = match (plan, &record.managed) {
         (Plan::Keep, _) => ManagedWrite::Keep,
         (Plan::Recheck, _) => ManagedWrite::Recheck(state.clock.now()),
@@ -146,7 +230,7 @@ pub async fn edit(
     };
     state
         .store
-        .update_hostname(&record, new_key.as_ref(), previous_key, managed)
+        .update_hostname(&record, &new_keys, &previous_keys, managed)
         .await?;
     state.served_changes.changed();
     wake_managed(state, &record);
@@ -209,7 +293,7 @@ async fn apply(
     state: &AppState,
     record: &mut HostnameRecord,
     mut settings: HostnameSettings,
-) -> Result<(Option<StoredKey>, Plan), HostnameError> {
+) -> Result<(Vec<StoredKey>, Plan), HostnameError> {
     if let Some(metadata) = settings.custom_metadata.take() {
         record.custom_metadata = metadata;
     }
@@ -221,20 +305,23 @@ async fn apply(
     }
     match settings.ssl {
         Some(ssl) => apply_ssl(state, record, ssl).await,
-        None if record.managed.is_some() => Ok((None, Plan::Keep)),
-        None => Ok((None, Plan::Clear)),
+        None if record.managed.is_some() => Ok((Vec::new(), Plan::Keep)),
+        None => Ok((Vec::new(), Plan::Clear)),
     }
 }
 
-/// Takes the `ssl` settings; checks an uploaded certificate against its key, or, without
-/// one, switches the hostname to a managed certificate (issued by edgecert when an ACME CA
-/// is configured and the method is `http`; see [`super::managed`]).
+/// Takes the `ssl` settings; checks an uploaded certificate (or each of a bundle) against
+/// its key, or, without one, switches the hostname to a managed certificate (issued by
+/// edgecert when an ACME CA is configured and the method is `http`; see [`super::managed`]).
 async fn apply_ssl(
     state: &AppState,
     record: &mut HostnameRecord,
     ssl: SslDraft,
-) -> Result<(Option<StoredKey>, Plan), HostnameError> {
+) -> Result<(Vec<StoredKey>, Plan), HostnameError> {
     record.ssl_options = ssl.options;
+    if let Some(bundle) = ssl.custom_cert_bundle {
+        return apply_bundle(state, record, bundle).await;
+    }
     let choice = KeyChoice {
         custom_csr_id: ssl.custom_csr_id.as_deref(),
         supplied_pem: ssl.custom_key.as_deref(),
@@ -246,33 +333,45 @@ async fn apply_ssl(
         let managed = super::managed::managed_key_type(state, &record.ssl_options);
         if managed.is_some() && record.managed.is_some() {
             // Already managed: the certificate being issued or served stays.
-            return Ok((None, Plan::Recheck));
+            return Ok((Vec::new(), Plan::Recheck));
         }
         record.key = None;
         record.custom_csr_id = None;
         record.certificate = None;
+        record.certificate_id = None;
+        record.bundled = None;
         record.managed = managed.map(|key_type| ManagedState::start(key_type, state.clock.now()));
         let plan = if record.managed.is_some() {
             Plan::Start
         } else {
             Plan::Clear
         };
-        return Ok((None, plan));
+        return Ok((Vec::new(), plan));
     };
     record.managed = None;
     let current = record.key.map(|key| CurrentKey {
         key,
         custom_csr_id: record.custom_csr_id,
     });
-    let Accepted {
-        key,
-        new_key,
-        custom_csr_id,
-        certificate,
-    } = uploads::accept(
+    let accepted = accept_for(state, record, &certificate_pem, choice, current).await?;
+    // One certificate replaces the whole pack.
+    record.bundled = None;
+    let new_key = set_first(record, accepted, Uuid::new_v4());
+    Ok((new_key.into_iter().collect(), Plan::Clear))
+}
+
+/// Checks an upload for `record`'s hostname, as every hostname certificate is checked.
+pub(super) async fn accept_for(
+    state: &AppState,
+    record: &HostnameRecord,
+    certificate_pem: &str,
+    choice: KeyChoice<'_>,
+    current: Option<CurrentKey>,
+) -> Result<Accepted, UploadError> {
+    uploads::accept(
         state,
         &record.zone_id,
-        &certificate_pem,
+        certificate_pem,
         choice,
         current,
         UploadPolicy {
@@ -281,11 +380,77 @@ async fn apply_ssl(
             min_remaining: None,
         },
     )
-    .await?;
-    record.key = Some(key);
-    record.custom_csr_id = custom_csr_id;
-    record.certificate = Some(certificate);
-    Ok((new_key, Plan::Clear))
+    .await
+}
+
+/// Makes `accepted` the hostname's first certificate, with id `id`; returns the key to store
+/// with it, if the customer supplied one.
+pub(super) fn set_first(
+    record: &mut HostnameRecord,
+    accepted: Accepted,
+    id: Uuid,
+) -> Option<StoredKey> {
+    record.key = Some(accepted.key);
+    record.custom_csr_id = accepted.custom_csr_id;
+    record.certificate = Some(accepted.certificate);
+    record.certificate_id = Some(id);
+    accepted.new_key
+}
+
+/// The pack's second certificate made of `accepted`, with id `id`.
+pub(super) fn pack_certificate(accepted: &Accepted, id: Uuid) -> PackCertificate {
+    PackCertificate {
+        id,
+        key: accepted.key,
+        custom_csr_id: accepted.custom_csr_id,
+        certificate: accepted.certificate.clone(),
+    }
+}
+
+/// `ssl.custom_cert_bundle`: each entry checked like a single upload (no entry reuses the
+/// hostname's current key: each names its own), and two entries must be one RSA and one
+/// ECDSA certificate, as Cloudflare requires ("One certificate in the bundle must use an RSA,
+/// and the other must use an ECDSA", the create endpoint's description in the API
+/// reference). Nothing is stored unless every entry passes.
+async fn apply_bundle(
+    state: &AppState,
+    record: &mut HostnameRecord,
+    bundle: Vec<BundleEntry>,
+) -> Result<(Vec<StoredKey>, Plan), HostnameError> {
+    let mut accepted = Vec::with_capacity(bundle.len());
+    for (index, entry) in bundle.iter().enumerate() {
+        let checked = accept_for(
+            state,
+            record,
+            &entry.custom_certificate,
+            entry.choice(),
+            None,
+        )
+        .await
+        .map_err(|error| HostnameError::BundleUpload {
+            index,
+            named_csr: entry.custom_csr_id.is_some(),
+            error,
+        })?;
+        accepted.push(checked);
+    }
+    if let [first, second] = accepted.as_slice()
+        && KeyFamily::of(first.key_type) == KeyFamily::of(second.key_type)
+    {
+        return Err(HostnameError::BundleKeyTypes);
+    }
+    record.managed = None;
+    let mut entries = accepted.into_iter();
+    let mut new_keys = Vec::new();
+    if let Some(first) = entries.next() {
+        new_keys.extend(set_first(record, first, Uuid::new_v4()));
+    }
+    record.bundled = entries.next().map(|second| {
+        let bundled = pack_certificate(&second, Uuid::new_v4());
+        new_keys.extend(second.new_key);
+        bundled
+    });
+    Ok((new_keys, Plan::Clear))
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod hostnames;
 mod in_flight;
 pub mod keypool;
 pub mod managed;
+pub mod packs;
 pub mod quotas;
 pub mod rate_limit;
 mod readiness;

@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use super::{AppState, InternalError, parse_id};
 use crate::pki::{CertProblem, UploadRequest, verify_upload};
-use crate::pki::{MasterKey, PrivateKey, TrustStore, WorkGauges};
+use crate::pki::{KeyType, MasterKey, PrivateKey, TrustStore, WorkGauges};
 use crate::store::{KeyRef, Scope, StoreError, StoredCertificate, StoredKey};
 
 /// Fourteen days: the real API refuses custom certificates that expire sooner.
@@ -82,6 +82,8 @@ pub enum UploadError {
 /// An upload that passed every check, ready to store.
 pub struct Accepted {
     pub key: KeyRef,
+    /// The type of that key: a certificate pack holds one RSA and one ECDSA certificate.
+    pub key_type: KeyType,
     /// Set when the customer supplied the key: it is stored with the certificate.
     pub new_key: Option<StoredKey>,
     pub custom_csr_id: Option<Uuid>,
@@ -105,6 +107,7 @@ enum ResolvedKey {
     /// A stored key: a CSR's or the one in use.
     Stored {
         key: KeyRef,
+        key_type: KeyType,
         custom_csr_id: Option<Uuid>,
         spki_der: Vec<u8>,
     },
@@ -143,6 +146,7 @@ pub async fn accept(
                     key_id: csr.key_id,
                     owned: false,
                 },
+                key_type: stored.key_type,
                 custom_csr_id: Some(csr_id),
                 spki_der: stored.spki_der,
             }
@@ -156,6 +160,7 @@ pub async fn accept(
                 .map_err(InternalError::from)?;
             ResolvedKey::Stored {
                 key: current.key,
+                key_type: stored.key_type,
                 custom_csr_id: current.custom_csr_id,
                 spki_der: stored.spki_der,
             }
@@ -194,12 +199,13 @@ struct Job {
 
 impl Job {
     fn check(self, resolved: ResolvedKey) -> Result<Accepted, UploadError> {
-        let (key, new_key, custom_csr_id, spki_der) = match resolved {
+        let (key, key_type, new_key, custom_csr_id, spki_der) = match resolved {
             ResolvedKey::Stored {
                 key,
+                key_type,
                 custom_csr_id,
                 spki_der,
-            } => (key, None, custom_csr_id, spki_der),
+            } => (key, key_type, None, custom_csr_id, spki_der),
             ResolvedKey::Supplied(pem) => {
                 let private_key = PrivateKey::from_pem(&pem)
                     .map_err(|error| UploadError::KeyInvalid(error.to_string()))?;
@@ -210,7 +216,7 @@ impl Job {
                     key_id: stored.id,
                     owned: true,
                 };
-                (key, Some(stored), None, spki)
+                (key, private_key.key_type(), Some(stored), None, spki)
             }
         };
         let request = UploadRequest {
@@ -225,6 +231,7 @@ impl Job {
         let verified = verify_upload(&request, &self.trust)?;
         Ok(Accepted {
             key,
+            key_type,
             new_key,
             custom_csr_id,
             certificate: StoredCertificate {

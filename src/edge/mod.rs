@@ -296,10 +296,12 @@ impl Handshake for Tls {
         // Decided here rather than by a resolver, whose refusal rustls reports as
         // `access_denied`; and looked up once, so the handshake serves what was found even
         // if the map is replaced meanwhile.
-        let chosen = accepted
-            .client_hello()
+        // The signature schemes the client offered pick between a certificate pack's ECDSA
+        // and RSA certificates.
+        let hello = accepted.client_hello();
+        let chosen = hello
             .server_name()
-            .and_then(|name| self.0.resolver.lookup(name));
+            .and_then(|name| self.0.resolver.lookup_for(name, hello.signature_schemes()));
         let Some(chosen) = chosen else {
             let _ = stream.write_all(&UNRECOGNIZED_NAME).await;
             return None;

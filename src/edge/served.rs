@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
+use rustls::{SignatureAlgorithm, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use time::OffsetDateTime;
@@ -33,12 +34,38 @@ struct Source {
     fingerprint: String,
 }
 
+/// What is served for one name: one certificate, or a certificate pack's two (ECDSA first),
+/// of which each handshake gets the first the client can verify.
+#[derive(Clone)]
+struct Entry(Vec<Served>);
+
+impl Entry {
+    /// The first live certificate whose key signs with a scheme in `offered`, else the first
+    /// live one (rustls then refuses the handshake, as it would for any certificate the
+    /// client cannot verify).
+    fn choose(
+        &self,
+        offered: &[SignatureScheme],
+        now: OffsetDateTime,
+    ) -> Option<Arc<CertifiedKey>> {
+        let mut live = self
+            .0
+            .iter()
+            .filter(|served| served.not_after > now)
+            .peekable();
+        let first = live.peek().map(|served| Arc::clone(&served.key));
+        live.find(|served| served.key.key.choose_scheme(offered).is_some())
+            .map(|served| Arc::clone(&served.key))
+            .or(first)
+    }
+}
+
 /// Hostname (lower case, no trailing dot) to what is served for it.
 #[derive(Default)]
 pub struct ServedMap {
-    exact: HashMap<String, Served>,
+    exact: HashMap<String, Entry>,
     /// `*.example.net` under `example.net`: it matches exactly one more label.
-    wildcard: HashMap<String, Served>,
+    wildcard: HashMap<String, Entry>,
     opened: HashMap<Source, Served>,
 }
 
@@ -56,13 +83,26 @@ impl ServedMap {
     /// What to serve for `server_name` at `now`: an exact entry, else the wildcard of its
     /// parent; an entry that has expired since the last reload is not served.
     pub fn lookup(&self, server_name: &str, now: OffsetDateTime) -> Option<Arc<CertifiedKey>> {
+        self.lookup_for(server_name, &[], now)
+    }
+
+    /// [`ServedMap::lookup`] for a client that offered the signature schemes `offered`: of a
+    /// certificate pack, the certificate whose key signs with one of them (ECDSA when the
+    /// client takes both, RSA for a client that offers only RSA schemes).
+    pub fn lookup_for(
+        &self,
+        server_name: &str,
+        offered: &[SignatureScheme],
+        now: OffsetDateTime,
+    ) -> Option<Arc<CertifiedKey>> {
         let name = server_name.trim_end_matches('.').to_ascii_lowercase();
-        let live = |served: &Served| (served.not_after > now).then(|| Arc::clone(&served.key));
-        if let Some(key) = self.exact.get(&name).and_then(live) {
+        if let Some(key) = self.exact.get(&name).and_then(|e| e.choose(offered, now)) {
             return Some(key);
         }
         let (_, parent) = name.split_once('.')?;
-        self.wildcard.get(parent).and_then(live)
+        self.wildcard
+            .get(parent)
+            .and_then(|entry| entry.choose(offered, now))
     }
 
     /// How many names are served (exact and wildcard).
@@ -77,12 +117,16 @@ impl ServedMap {
     /// Adds `served` for `name` unless something is already served for it: callers insert
     /// in precedence order, first wins.
     fn offer(&mut self, name: &str, served: &Served) {
+        self.offer_entry(name, &Entry(vec![served.clone()]));
+    }
+
+    fn offer_entry(&mut self, name: &str, entry: &Entry) {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
         let (map, key) = match name.strip_prefix("*.") {
             Some(parent) => (&mut self.wildcard, parent.to_string()),
             None => (&mut self.exact, name),
         };
-        map.entry(key).or_insert_with(|| served.clone());
+        map.entry(key).or_insert_with(|| entry.clone());
     }
 
     /// Reads everything the edge serves from `store`, reusing what `previous` already opened.
@@ -107,19 +151,30 @@ impl ServedMap {
             let (Some(certificate), Some(key)) = (&record.certificate, record.key) else {
                 continue;
             };
-            if let Some(served) = map
-                .open(
-                    store,
-                    master_key,
-                    previous,
-                    record.id,
-                    key.key_id,
-                    certificate,
-                    now,
-                )
-                .await
-            {
-                map.offer(&record.hostname, &served);
+            let mut pack = Vec::with_capacity(2);
+            let bundled = record
+                .bundled
+                .as_ref()
+                .map(|b| (b.key.key_id, &b.certificate));
+            for (key_id, certificate) in std::iter::once((key.key_id, certificate)).chain(bundled) {
+                pack.extend(
+                    map.open(
+                        store,
+                        master_key,
+                        previous,
+                        record.id,
+                        key_id,
+                        certificate,
+                        now,
+                    )
+                    .await,
+                );
+            }
+            // ECDSA first: smaller and faster, and what Cloudflare serves to clients that
+            // take both; a client offering only RSA schemes gets the RSA one.
+            pack.sort_by_key(|served| served.key.key.algorithm() != SignatureAlgorithm::ECDSA);
+            if !pack.is_empty() {
+                map.offer_entry(&record.hostname, &Entry(pack));
             }
         }
         // Cloudflare deploys `staging` certificates to its staging edge only; this edge is
@@ -253,11 +308,23 @@ impl Resolver {
     pub fn lookup(&self, server_name: &str) -> Option<Arc<CertifiedKey>> {
         self.current().lookup(server_name, self.clock.now())
     }
+
+    /// What to serve a client whose ClientHello named `server_name` and offered the
+    /// signature schemes `offered`.
+    pub fn lookup_for(
+        &self,
+        server_name: &str,
+        offered: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        self.current()
+            .lookup_for(server_name, offered, self.clock.now())
+    }
 }
 
 impl ResolvesServerCert for Resolver {
     fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.lookup(client_hello.server_name()?)
+        let offered = client_hello.signature_schemes();
+        self.lookup_for(client_hello.server_name()?, offered)
     }
 }
 

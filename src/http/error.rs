@@ -376,6 +376,19 @@ impl ApiError {
     pub fn errors(&self) -> &[ErrorDetail] {
         &self.errors
     }
+
+    /// The same answer with every source pointer under `from` moved under `to`: an upload's
+    /// problems reported at the entry of a list it came from (`/ssl/custom_cert_bundle/1/`).
+    pub fn repointed(mut self, from: &str, to: &str) -> Self {
+        for error in &mut self.errors {
+            if let Some(source) = &mut error.source
+                && let Some(rest) = source.pointer.strip_prefix(from)
+            {
+                source.pointer = format!("{to}{rest}");
+            }
+        }
+        self
+    }
 }
 
 impl IntoResponse for ApiError {

@@ -24,7 +24,8 @@ pub use managed::{
 pub use postgres::PostgresStore;
 pub use records::{
     CertificateFilter, CertificateOptions, CertificateRecord, FallbackOriginRecord, HostnameFilter,
-    HostnameMatch, HostnameOrder, HostnameRecord, HostnameRoute, KeyRef, ResetCounts, SslOptions,
+    HostnameMatch, HostnameOrder, HostnameRecord, HostnameRoute, KeyRef, PackCertificate, PackKeys,
+    ResetCounts, SslOptions,
     StatusOverride, StoredCertificate,
 };
 pub use sqlite::SqliteStore;
@@ -328,17 +329,29 @@ pub trait Store: ManagedStore + Send + Sync + fmt::Debug + 'static {
     async fn insert_hostname(
         &self,
         record: &HostnameRecord,
-        new_key: Option<&StoredKey>,
+        new_keys: &[StoredKey],
         limit: Option<u64>,
     ) -> Result<(), StoreError>;
-    /// Replaces a hostname's mutable fields; `replaced_key` (if owned and no longer used) is
-    /// destroyed; `managed` says what happens to its managed certificate. One transaction.
+    /// Replaces a hostname's mutable fields (its certificate pack included) and stores
+    /// `new_keys`; each of `replaced_keys` that is owned and no longer used is destroyed;
+    /// `managed` says what happens to its managed certificate. One transaction.
     async fn update_hostname(
         &self,
         record: &HostnameRecord,
-        new_key: Option<&StoredKey>,
-        replaced_key: Option<KeyRef>,
+        new_keys: &[StoredKey],
+        replaced_keys: &[KeyRef],
         managed: ManagedWrite<'_>,
+    ) -> Result<(), StoreError>;
+    /// Stores the certificates of `record`'s pack as it now holds them, with `new_key`, and
+    /// destroys `replaced_key` if it was owned and is no longer used, in one transaction.
+    /// `NotFound` when the hostname is gone or its pack no longer uses the keys of
+    /// `expected` (changed concurrently).
+    async fn write_certificate_pack(
+        &self,
+        record: &HostnameRecord,
+        expected: PackKeys,
+        new_key: Option<&StoredKey>,
+        replaced_key: KeyRef,
     ) -> Result<(), StoreError>;
     async fn get_hostname(&self, zone_id: &str, id: Uuid) -> Result<HostnameRecord, StoreError>;
     /// How many custom hostnames the zone holds.

@@ -57,6 +57,11 @@ pub struct HostnameRecord {
     pub key: Option<KeyRef>,
     pub custom_csr_id: Option<Uuid>,
     pub certificate: Option<StoredCertificate>,
+    /// The id of `certificate` in the hostname's certificate pack; `None` for a managed
+    /// certificate, which shows the ssl id as before.
+    pub certificate_id: Option<Uuid>,
+    /// The pack's second certificate, when the hostname was given a bundle of two.
+    pub bundled: Option<PackCertificate>,
     pub custom_metadata: Option<Value>,
     pub custom_origin_server: Option<String>,
     pub custom_origin_sni: Option<String>,
@@ -64,6 +69,34 @@ pub struct HostnameRecord {
     pub created_at: OffsetDateTime,
     /// The managed certificate's lifecycle; `None` when edgecert issues nothing for it.
     pub managed: Option<super::ManagedState>,
+}
+
+/// The second certificate of a custom hostname's certificate pack (the first is the
+/// hostname's own `certificate`): its id, the key it uses and the verified chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackCertificate {
+    pub id: Uuid,
+    pub key: KeyRef,
+    pub custom_csr_id: Option<Uuid>,
+    pub certificate: StoredCertificate,
+}
+
+/// The keys a hostname's certificate pack used when it was read: a pack write goes ahead
+/// only if they are still the ones stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackKeys {
+    pub first: Option<Uuid>,
+    pub second: Option<Uuid>,
+}
+
+impl HostnameRecord {
+    /// The keys its pack uses now.
+    pub fn pack_keys(&self) -> PackKeys {
+        PackKeys {
+            first: self.key.map(|k| k.key_id),
+            second: self.bundled.as_ref().map(|b| b.key.key_id),
+        }
+    }
 }
 
 /// What the edge needs of a custom hostname to route its traffic (see `edge::routes`).

@@ -31,6 +31,7 @@ mod observability;
 mod observability_binary;
 mod openapi;
 mod operations;
+mod packs;
 mod pytest_example;
 mod quotas;
 mod rate_limit;

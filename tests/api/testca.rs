@@ -180,6 +180,28 @@ impl TestCa {
         )
     }
 
+    /// [`TestCa::issue_with_new_key`] for a fresh RSA-2048 key: the RSA half of a
+    /// certificate pack.
+    pub fn issue_with_new_rsa_key(&self, hosts: &[&str], days_valid: i64) -> (String, String) {
+        use rsa::pkcs8::EncodePrivateKey as _;
+
+        let rsa_key = rsa::PrivateKey::new(&mut rand::rng(), 2048).expect("RSA key");
+        let pkcs8 = rsa_key.to_pkcs8_der().expect("PKCS#8");
+        let key = KeyPair::from_pkcs8_der_and_sign_algo(&pkcs8.as_bytes().into(), &PKCS_RSA_SHA256)
+            .expect("rcgen takes the RSA key");
+        let mut params = leaf_params(hosts);
+        params.not_before = now() - Duration::days(1);
+        params.not_after = params.not_before + Duration::days(days_valid);
+        let leaf = params
+            .signed_by(&key, &self.intermediate)
+            .expect("signs")
+            .pem();
+        (
+            format!("{leaf}{}", self.intermediate_pem()),
+            key.serialize_pem(),
+        )
+    }
+
     /// rcgen signs only with SHA-256 and up, so the RSA-SHA256 leaf is rewritten: the algorithm
     /// OID in the TBS changes in place (same length) and the TBS is signed again with SHA-1.
     fn resigned(&self, csr_pem: &str, last_oid_byte: u8) -> String {

@@ -334,6 +334,15 @@ async fn fixture_records_keep_their_ids_times_and_fields(backend: Backend) {
         issued["ssl"]["hosts"],
         json!(["app.example.net", "www.example.net"])
     );
+    // The certificate-pack migration gave the stored certificate an id of its own, a UUID
+    // that is not the ssl id, and added no second certificate.
+    let certificates = issued["ssl"]["certificates"]
+        .as_array()
+        .expect("certificates");
+    assert_eq!(certificates.len(), 1, "{issued}");
+    let certificate_id = certificates[0]["id"].as_str().expect("an id");
+    assert!(Uuid::parse_str(certificate_id).is_ok(), "{certificate_id}");
+    assert_ne!(certificates[0]["id"], issued["ssl"]["id"]);
     let pending = app
         .get(&format!(
             "{}/{}",

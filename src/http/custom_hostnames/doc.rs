@@ -64,6 +64,48 @@ pub struct SslRequestBody {
     /// The id of the custom CSR the certificate was issued for; its key stays in edgecert.
     #[schema(max_length = 36)]
     custom_csr_id: Option<String>,
+    /// A certificate pack: one or two certificates with their keys, instead of
+    /// `custom_certificate`; two must be one RSA and one ECDSA certificate. The edge serves
+    /// the ECDSA one to clients that offer ECDSA signatures, the RSA one to the others.
+    #[schema(min_items = 1, max_items = 2)]
+    custom_cert_bundle: Option<Vec<PackCertificateRequest>>,
+}
+
+/// One certificate of a pack and its key: in `ssl.custom_cert_bundle`, and the body of a
+/// pack certificate's replacement.
+#[derive(utoipa::ToSchema)]
+#[expect(
+    dead_code,
+    reason = "a schema for the OpenAPI document; the parser reads the request itself"
+)]
+pub struct PackCertificateRequest {
+    /// The PEM certificate, with its chain.
+    #[schema(max_length = 65536)]
+    custom_certificate: String,
+    /// Its PEM private key, sealed at rest and never shown again; or give `custom_csr_id`.
+    #[schema(max_length = 16384)]
+    custom_key: Option<String>,
+    /// edgecert's extension: the id of the custom CSR the certificate was issued for, whose
+    /// key stays in edgecert, instead of `custom_key`.
+    #[schema(max_length = 36)]
+    custom_csr_id: Option<String>,
+}
+
+/// A deleted pack certificate: its id, at the top level as well, for the Python SDK.
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "a schema for the OpenAPI document")]
+pub struct PackCertificateDeletedEnvelope {
+    /// The deleted certificate's id.
+    id: Uuid,
+    /// Always true.
+    success: bool,
+    /// Always empty.
+    #[schema(value_type = Vec<Object>)]
+    errors: Vec<Value>,
+    /// Always empty.
+    #[schema(value_type = Vec<Object>)]
+    messages: Vec<Value>,
+    result: DeletedId,
 }
 
 /// The body of a create request.

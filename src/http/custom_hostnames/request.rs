@@ -142,17 +142,7 @@ pub fn parse_settings(body: &Map<String, Value>) -> Result<HostnameSettings, Api
                     );
                 }
             }
-            if ssl.get("custom_cert_bundle").is_some_and(|v| !v.is_null()) {
-                errors.push(
-                    ErrorDetail::new(
-                        code::HOSTNAME_SSL_ATTRIBUTE,
-                        "ssl.custom_cert_bundle is not supported by edgecert yet; upload one \
-                         certificate with ssl.custom_certificate (and custom_key or \
-                         custom_csr_id).",
-                    )
-                    .at("/ssl/custom_cert_bundle"),
-                );
-            }
+            let custom_cert_bundle = super::bundle::parse_bundle(ssl, &mut errors);
             let options = SslOptions {
                 method: one_of(
                     ssl,
@@ -204,6 +194,7 @@ pub fn parse_settings(body: &Map<String, Value>) -> Result<HostnameSettings, Api
                     code::HOSTNAME_CSR_ID_INVALID,
                     &mut errors,
                 ),
+                custom_cert_bundle,
             })
         }
         Some(_) => {

@@ -6,7 +6,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::http::rfc3339;
-use crate::store::{self, HostnameRecord, ManagedState, ManagedStatus, StatusOverride};
+use crate::store::{
+    self, HostnameRecord, ManagedState, ManagedStatus, StatusOverride, StoredCertificate,
+};
 
 // Its own type, not the stored one, so the stored JSON can change without changing the wire
 // and the other way round.
@@ -66,8 +68,9 @@ pub struct SslView {
     uploaded_on: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     expires_on: Option<String>,
-    /// The uploaded certificate's facts: id, issuer, serial_number, signature, issued_on,
-    /// expires_on, fingerprint_sha256.
+    /// One entry per certificate of the pack (two for a bundle): id (the `certificate_id` of
+    /// the certificate pack routes), issuer, serial_number, signature, issued_on, expires_on,
+    /// fingerprint_sha256.
     #[schema(value_type = Vec<Object>)]
     certificates: Vec<Value>,
     /// While pending: one record shaped by the DCV method (`txt_name`/`txt_value`,
@@ -137,6 +140,19 @@ fn managed_records(hostname: &str, managed: &ManagedState) -> Vec<Value> {
         })],
         _ => Vec::new(),
     }
+}
+
+/// What `ssl.certificates[]` shows of one certificate.
+fn certificate_facts(id: Uuid, certificate: &StoredCertificate) -> Value {
+    json!({
+        "id": id,
+        "issuer": certificate.issuer,
+        "serial_number": certificate.serial_number,
+        "signature": certificate.signature,
+        "issued_on": rfc3339(certificate.issued_on),
+        "expires_on": rfc3339(certificate.expires_on),
+        "fingerprint_sha256": certificate.fingerprint_sha256,
+    })
 }
 
 impl HostnameView {
@@ -210,19 +226,18 @@ impl HostnameView {
             status: ssl_status,
             options: record.ssl_options.into(),
             custom_csr_id: record.custom_csr_id,
+            // One entry per certificate of the pack, each with its own id (the one the
+            // pack's PUT and DELETE take); a managed certificate, which has none, shows the
+            // ssl id as before.
             certificates: certificate
                 .iter()
-                .map(|c| {
-                    json!({
-                        "id": record.ssl_id,
-                        "issuer": c.issuer,
-                        "serial_number": c.serial_number,
-                        "signature": c.signature,
-                        "issued_on": rfc3339(c.issued_on),
-                        "expires_on": rfc3339(c.expires_on),
-                        "fingerprint_sha256": c.fingerprint_sha256,
-                    })
-                })
+                .map(|c| certificate_facts(record.certificate_id.unwrap_or(record.ssl_id), c))
+                .chain(
+                    record
+                        .bundled
+                        .iter()
+                        .map(|b| certificate_facts(b.id, &b.certificate)),
+                )
                 .collect(),
             validation_records,
             validation_errors,

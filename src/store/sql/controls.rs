@@ -67,6 +67,8 @@ macro_rules! control_methods {
                         .bind(zone_id)
                         .execute(&mut **tx)
                         .await?;
+                    // Read before the hostnames go: the second keys of their packs.
+                    keys.extend(Self::owned_bundle_keys(tx, zone_id).await?);
                     for (table, count) in [
                         ("custom_hostnames", &mut counts.custom_hostnames),
                         ("custom_certificates", &mut counts.custom_certificates),

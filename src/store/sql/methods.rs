@@ -183,11 +183,11 @@ macro_rules! store_methods {
             async fn insert_hostname(
                 &self,
                 record: &$crate::store::HostnameRecord,
-                new_key: Option<&$crate::store::StoredKey>,
+                new_keys: &[$crate::store::StoredKey],
                 limit: Option<u64>,
             ) -> Result<(), $crate::store::StoreError> {
                 use $crate::store::records::{to_json, to_micros};
-                let mut tx = self.begin_upload(record.custom_csr_id, new_key).await?;
+                let mut tx = self.begin_hostname_write(record, new_keys).await?;
                 if let Some(limit) = limit {
                     Self::check_quota(
                         &mut tx,
@@ -220,6 +220,7 @@ macro_rules! store_methods {
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::store::on_write)?;
+                Self::write_pack_columns(&mut tx, record).await?;
                 if let Some(managed) = &record.managed {
                     Self::replace_managed(&mut tx, record.id, Some(managed)).await?;
                 }
@@ -230,12 +231,12 @@ macro_rules! store_methods {
             async fn update_hostname(
                 &self,
                 record: &$crate::store::HostnameRecord,
-                new_key: Option<&$crate::store::StoredKey>,
-                replaced_key: Option<$crate::store::KeyRef>,
+                new_keys: &[$crate::store::StoredKey],
+                replaced_keys: &[$crate::store::KeyRef],
                 managed: $crate::store::ManagedWrite<'_>,
             ) -> Result<(), $crate::store::StoreError> {
                 use $crate::store::records::to_json;
-                let mut tx = self.begin_upload(record.custom_csr_id, new_key).await?;
+                let mut tx = self.begin_hostname_write(record, new_keys).await?;
                 match managed {
                     $crate::store::ManagedWrite::Keep => {
                         Self::update_hostname_settings(&mut tx, record).await?;
@@ -278,9 +279,8 @@ macro_rules! store_methods {
                     _ => None,
                 };
                 Self::replace_managed(&mut tx, record.id, started).await?;
-                if replaced_key != record.key {
-                    Self::drop_owned_key(&mut tx, replaced_key).await?;
-                }
+                Self::write_pack_columns(&mut tx, record).await?;
+                Self::drop_replaced_keys(&mut tx, record, replaced_keys).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -330,7 +330,17 @@ macro_rules! store_methods {
                 zone_id: &str,
                 id: uuid::Uuid,
             ) -> Result<(), $crate::store::StoreError> {
-                self.delete_zone_row("custom_hostnames", zone_id, id).await
+                self.delete_hostname_and_keys(zone_id, id).await
+            }
+
+            async fn write_certificate_pack(
+                &self,
+                record: &$crate::store::HostnameRecord,
+                expected: $crate::store::PackKeys,
+                new_key: Option<&$crate::store::StoredKey>,
+                replaced_key: $crate::store::KeyRef,
+            ) -> Result<(), $crate::store::StoreError> {
+                self.replace_pack(record, expected, new_key, replaced_key).await
             }
 
             async fn insert_certificate(

@@ -28,6 +28,7 @@ pub(super) mod edge;
 pub(super) mod lists;
 pub(super) mod managed;
 pub(super) mod methods;
+pub(super) mod packs;
 
 /// The three statements of a CSR insert, numbered across all of them so a backend can send
 /// them as one statement or one script with the same bindings (see `bind_csr_insert`).
@@ -49,10 +50,12 @@ pub(super) const HOSTNAME_COLUMNS: &str = "id, zone_id, hostname, ssl_id, ssl_op
      key_owned, custom_csr_id, certificate, custom_metadata, custom_origin_server, \
      custom_origin_sni, ownership_token, created_at_us";
 
-/// The start of every hostname read: its columns and its managed lifecycle, if any.
+/// The start of every hostname read: its columns, its certificate pack and its managed
+/// lifecycle, if any.
 pub(super) fn hostname_select() -> String {
     format!(
-        "SELECT {HOSTNAME_COLUMNS}, {} FROM {}",
+        "SELECT {HOSTNAME_COLUMNS}, {}, {} FROM {}",
+        packs::PACK_COLUMNS,
         managed::MANAGED_STATE_COLUMNS,
         managed::HOSTNAME_FROM
     )
@@ -214,6 +217,7 @@ macro_rules! sql_store {
                 let key_id: Option<uuid::Uuid> = row.try_get("key_id")?;
                 let certificate: Option<String> = row.try_get("certificate")?;
                 let metadata: Option<String> = row.try_get("custom_metadata")?;
+                let (certificate_id, bundled) = Self::pack_from_row(row)?;
                 Ok($crate::store::HostnameRecord {
                     id: row.try_get("id")?,
                     zone_id: row.try_get("zone_id")?,
@@ -229,6 +233,8 @@ macro_rules! sql_store {
                     },
                     custom_csr_id: row.try_get("custom_csr_id")?,
                     certificate: certificate.as_deref().map(from_json).transpose()?,
+                    certificate_id,
+                    bundled,
                     custom_metadata: metadata.as_deref().map(from_json).transpose()?,
                     custom_origin_server: row.try_get("custom_origin_server")?,
                     custom_origin_sni: row.try_get("custom_origin_sni")?,
@@ -360,6 +366,7 @@ macro_rules! sql_store {
         $crate::store::sql::edge::edge_reads!($store, $row);
         $crate::store::sql::lists::list_reads!($store, $db);
         $crate::store::sql::controls::control_methods!($store, $db, $row);
+        $crate::store::sql::packs::pack_methods!($store, $db, $row);
         $crate::store::sql::methods::store_methods!($store, $db, $migrator);
         $crate::store::sql::managed::managed_store!($store, $db, $row);
     };
