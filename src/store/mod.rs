@@ -25,8 +25,7 @@ pub use postgres::PostgresStore;
 pub use records::{
     CertificateFilter, CertificateOptions, CertificateRecord, FallbackOriginRecord, HostnameFilter,
     HostnameMatch, HostnameOrder, HostnameRecord, HostnameRoute, KeyRef, PackCertificate, PackKeys,
-    ResetCounts, SslOptions,
-    StatusOverride, StoredCertificate,
+    ResetCounts, SslOptions, StatusOverride, StoredCertificate,
 };
 pub use sqlite::SqliteStore;
 
