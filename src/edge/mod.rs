@@ -24,6 +24,12 @@ use tokio_rustls::server::TlsStream;
 
 pub use origin::Origins;
 pub use routes::{Route, RouteMap, Routes};
+
+/// How long the last re-read of what the edge serves took (routes and certificates, from
+/// the store to the maps handshakes use).
+pub const EDGE_RELOAD_SECONDS: &str = "edgecert_edge_reload_seconds";
+/// The names (hostnames and certificate hosts) the edge serves a certificate for.
+pub const EDGE_SERVED_NAMES: &str = "edgecert_edge_served_names";
 pub use served::{Resolver, ServedMap};
 
 use self::proxy::{Listener, Proxy};
@@ -119,6 +125,7 @@ impl Edge {
         .await
         .context("cannot read the certificates the edge serves")?;
         tracing::info!(names = map.len(), "edge certificates loaded");
+        metrics::gauge!(EDGE_SERVED_NAMES).set(map.len() as f64);
         resolver.replace(map);
         let routes = Arc::new(Routes::default());
         let route_map = RouteMap::load(state.store.as_ref())
@@ -140,6 +147,7 @@ impl Edge {
                         () = tokio::time::sleep(resync) => {}
                     }
                     let covers = Reloaded::now(&state, feed.as_mut());
+                    let started = std::time::Instant::now();
                     // Routes first: a reload is announced only once both maps are current.
                     routes.reload(state.store.as_ref()).await;
                     let previous = resolver.current();
@@ -153,7 +161,10 @@ impl Edge {
                     .await
                     {
                         Ok(map) => {
+                            metrics::gauge!(EDGE_SERVED_NAMES).set(map.len() as f64);
                             resolver.replace(map);
+                            metrics::gauge!(EDGE_RELOAD_SECONDS)
+                                .set(started.elapsed().as_secs_f64());
                             true
                         }
                         // The map served so far stays; the next change or resync retries.

@@ -181,6 +181,15 @@ fn describe_metrics() {
         POOL_CLAIMS_TOTAL,
         "RSA-2048 CSRs by where their key came from: result=hit (the pool) or miss (generated inline)"
     );
+    describe_gauge!(
+        crate::edge::EDGE_RELOAD_SECONDS,
+        Unit::Seconds,
+        "How long the edge's last re-read of what it serves took (routes and certificates)"
+    );
+    describe_gauge!(
+        crate::edge::EDGE_SERVED_NAMES,
+        "Names the edge serves a certificate for, as of its last re-read"
+    );
     // Present from the first scrape, not only after the first key generation, so alerts on
     // them have data.
     metrics::gauge!(KEY_GENERATIONS_IN_FLIGHT).increment(0.0);
