@@ -57,6 +57,7 @@ fuzz_target!(|data: &[u8]| {
         certificate_type: "legacy_custom".into(),
         geo_restrictions: None,
         policy: None,
+        deploy: None,
     };
     match parse_body(0, &body, strict, &current) {
         Ok(Parsed::Csr(draft)) => {

@@ -98,6 +98,7 @@ fuzz_target!(|data: &[u8]| {
         certificate_type: "sni_custom".into(),
         geo_restrictions: None,
         policy: None,
+        deploy: None,
     };
     let secrets = supplied_keys(&body);
     let parsed = match parse_body(selector & 7, &body, strict, &current) {
