@@ -396,17 +396,9 @@ impl QueryPairs {
             })
     }
 
-    /// A yes/no filter: `true`/`false` as the SDKs send booleans, or `1`/`0`.
+    /// A boolean filter, `true` or `false` as the SDKs send booleans.
     pub fn flag(&self, name: &str) -> Result<Option<bool>, ApiError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some("true" | "1") => Ok(Some(true)),
-            Some("false" | "0") => Ok(Some(false)),
-            Some(raw) => Err(invalid_parameter(format!(
-                "{name} must be true or false (or 1 or 0); got {}",
-                echo(raw)
-            ))),
-        }
+        Ok(self.choice(name, &["true", "false"])?.map(|value| value == "true"))
     }
 
     /// `direction`: `asc` or `desc`, `None` when absent.

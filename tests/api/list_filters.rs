@@ -307,6 +307,8 @@ async fn values_that_cannot_be_honoured_are_refused(backend: Backend) {
     for query in [
         "ssl=2",
         "ssl=yes",
+        "ssl=true",
+        "wildcard=1",
         "wildcard=maybe",
         "ssl_status=bogus",
         "hostname_status=verified",

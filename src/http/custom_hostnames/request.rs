@@ -362,7 +362,8 @@ pub fn parse_filter(query: &QueryPairs) -> Result<HostnameFilter, ApiError> {
     Ok(HostnameFilter {
         id,
         hostname: matches.pop(),
-        ssl: query.flag("ssl")?,
+        // The SDKs type it as 0 or 1 (not a boolean).
+        ssl: query.choice("ssl", &["0", "1"])?.map(|value| value == "1"),
         ssl_status: query.choice("ssl_status", SSL_STATUSES)?.map(str::to_owned),
         hostname_status: query
             .choice("hostname_status", HOSTNAME_STATUSES)?
