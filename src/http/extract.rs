@@ -398,7 +398,9 @@ impl QueryPairs {
 
     /// A boolean filter, `true` or `false` as the SDKs send booleans.
     pub fn flag(&self, name: &str) -> Result<Option<bool>, ApiError> {
-        Ok(self.choice(name, &["true", "false"])?.map(|value| value == "true"))
+        Ok(self
+            .choice(name, &["true", "false"])?
+            .map(|value| value == "true"))
     }
 
     /// `direction`: `asc` or `desc`, `None` when absent.
