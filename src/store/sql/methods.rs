@@ -513,22 +513,7 @@ macro_rules! store_methods {
                 origin: &str,
                 at: time::OffsetDateTime,
             ) -> Result<$crate::store::FallbackOriginRecord, $crate::store::StoreError> {
-                use $crate::store::records::to_micros;
-                // One statement, so two writers racing on a new zone cannot both insert.
-                let row = sqlx::query(&format!(
-                    "INSERT INTO fallback_origins ({columns}) VALUES ($1, $2, $3, $3) \
-                     ON CONFLICT (zone_id) DO UPDATE \
-                     SET origin = excluded.origin, updated_at_us = excluded.updated_at_us \
-                     RETURNING {columns}",
-                    columns = $crate::store::sql::FALLBACK_ORIGIN_COLUMNS
-                ))
-                .bind(zone_id)
-                .bind(origin)
-                .bind(to_micros(at))
-                .fetch_one(self.writer())
-                .await
-                .map_err($crate::store::on_write)?;
-                Self::fallback_origin_from_row(&row)
+                self.write_fallback_origin(zone_id, origin, at).await
             }
 
             async fn get_fallback_origin(
@@ -536,14 +521,7 @@ macro_rules! store_methods {
                 zone_id: &str,
             ) -> Result<Option<$crate::store::FallbackOriginRecord>, $crate::store::StoreError>
             {
-                let row = sqlx::query(&format!(
-                    "SELECT {} FROM fallback_origins WHERE zone_id = $1",
-                    $crate::store::sql::FALLBACK_ORIGIN_COLUMNS
-                ))
-                .bind(zone_id)
-                .fetch_optional(&self.pool)
-                .await?;
-                row.as_ref().map(Self::fallback_origin_from_row).transpose()
+                self.read_fallback_origin(zone_id).await
             }
 
             async fn delete_fallback_origin(
@@ -551,15 +529,7 @@ macro_rules! store_methods {
                 zone_id: &str,
             ) -> Result<Option<$crate::store::FallbackOriginRecord>, $crate::store::StoreError>
             {
-                let row = sqlx::query(&format!(
-                    "DELETE FROM fallback_origins WHERE zone_id = $1 RETURNING {}",
-                    $crate::store::sql::FALLBACK_ORIGIN_COLUMNS
-                ))
-                .bind(zone_id)
-                .fetch_optional(self.writer())
-                .await
-                .map_err($crate::store::on_delete)?;
-                row.as_ref().map(Self::fallback_origin_from_row).transpose()
+                self.remove_fallback_origin(zone_id).await
             }
 
             async fn reset(
@@ -589,11 +559,7 @@ macro_rules! store_methods {
             }
 
             async fn token_hashes(&self) -> Result<Vec<[u8; 32]>, $crate::store::StoreError> {
-                let hashes: Vec<Vec<u8>> =
-                    sqlx::query_scalar("SELECT token_sha256 FROM api_tokens")
-                        .fetch_all(&self.pool)
-                        .await?;
-                hashes.into_iter().map($crate::store::hash_array).collect()
+                self.read_token_hashes().await
             }
 
             async fn insert_token(
@@ -601,16 +567,7 @@ macro_rules! store_methods {
                 hash: &[u8; 32],
                 label: &str,
             ) -> Result<bool, $crate::store::StoreError> {
-                let inserted = sqlx::query(
-                    "INSERT INTO api_tokens (token_sha256, label) VALUES ($1, $2) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(&hash[..])
-                .bind(label)
-                .execute(self.writer())
-                .await?
-                .rows_affected();
-                Ok(inserted == 1)
+                self.write_token(hash, label).await
             }
 
             async fn rehash_token(
@@ -618,35 +575,14 @@ macro_rules! store_methods {
                 old: &[u8; 32],
                 new: &[u8; 32],
             ) -> Result<(), $crate::store::StoreError> {
-                // The UPDATE cannot take `new` when another instance already wrote it; the
-                // old row is then simply dropped. Both in one transaction.
-                let mut tx = self.begin_write().await?;
-                sqlx::query(
-                    "UPDATE api_tokens SET token_sha256 = $1 WHERE token_sha256 = $2 \
-                     AND NOT EXISTS (SELECT 1 FROM api_tokens WHERE token_sha256 = $1)",
-                )
-                .bind(&new[..])
-                .bind(&old[..])
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("DELETE FROM api_tokens WHERE token_sha256 = $1")
-                    .bind(&old[..])
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(())
+                self.replace_token_hash(old, new).await
             }
 
             async fn get_setting(
                 &self,
                 name: &str,
             ) -> Result<Option<String>, $crate::store::StoreError> {
-                Ok(
-                    sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
-                        .bind(name)
-                        .fetch_optional(&self.pool)
-                        .await?,
-                )
+                self.read_setting(name).await
             }
 
             fn pool_stats(&self) -> $crate::store::PoolStats {
@@ -672,19 +608,7 @@ macro_rules! store_methods {
                 name: &str,
                 value: &str,
             ) -> Result<String, $crate::store::StoreError> {
-                sqlx::query(
-                    "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                )
-                .bind(name)
-                .bind(value)
-                .execute(self.writer())
-                .await?;
-                Ok(
-                    sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
-                        .bind(name)
-                        .fetch_one(&self.pool)
-                        .await?,
-                )
+                self.read_or_write_setting(name, value).await
             }
         }
     };

@@ -25,10 +25,12 @@
 
 pub(super) mod controls;
 pub(super) mod edge;
+pub(super) mod fallback;
 pub(super) mod lists;
 pub(super) mod managed;
 pub(super) mod methods;
 pub(super) mod packs;
+pub(super) mod settings;
 
 /// The three statements of a CSR insert, numbered across all of them so a backend can send
 /// them as one statement or one script with the same bindings (see `bind_csr_insert`).
@@ -364,6 +366,8 @@ macro_rules! sql_store {
         }
 
         $crate::store::sql::edge::edge_reads!($store, $row);
+        $crate::store::sql::fallback::fallback_origin_statements!($store);
+        $crate::store::sql::settings::settings_statements!($store);
         $crate::store::sql::lists::list_reads!($store, $db);
         $crate::store::sql::controls::control_methods!($store, $db, $row);
         $crate::store::sql::packs::pack_methods!($store, $db, $row);
